@@ -1,0 +1,73 @@
+"""Run configurations (TRL style): dataclasses whose every field carries its help text.
+The command line is generated from them (see cli.py); `--config file.json` sets fields from a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+def opt(default, help: str, choices: Optional[tuple] = None):
+    meta = {"help": help}
+    if choices:
+        meta["choices"] = choices
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    model_name_or_path: str = opt("", "Folder of the model to start from: a tiny-model folder (config.json with aries_tiny) or any local Hugging Face causal LM.")
+    dataset_path: str = opt("", "JSONL dataset: ARIES preference rows for `dpo`; prompt/completion or preference rows for `sft`.")
+    output_dir: str = opt("", "Folder for the final checkpoint. Written to a temporary folder first and renamed when complete.")
+    overwrite_output_dir: bool = opt(False, "Replace output_dir if it already exists (otherwise that is an error).")
+    backend: str = opt("auto", "Model implementation: `tiny` (built-in, no transformers needed), `hf` (transformers), or `auto` (tiny when config.json says aries_tiny).", ("auto", "tiny", "hf"))
+    learning_rate: float = opt(5e-5, "Peak learning rate of AdamW.")
+    lr_scheduler_type: str = opt("linear", "Learning-rate schedule after warmup.", ("linear", "constant", "cosine"))
+    warmup_ratio: float = opt(0.0, "Fraction of optimizer steps spent warming the learning rate up from 0.")
+    weight_decay: float = opt(0.0, "AdamW weight decay.")
+    max_grad_norm: float = opt(1.0, "Gradient clipping norm (0 disables clipping).")
+    num_train_epochs: float = opt(1.0, "Passes over the dataset (may be fractional).")
+    max_steps: int = opt(-1, "If > 0, stop after this many optimizer steps (overrides num_train_epochs).")
+    per_device_train_batch_size: int = opt(8, "Rows per micro-batch.")
+    gradient_accumulation_steps: int = opt(1, "Micro-batches per optimizer step.")
+    max_length: int = opt(512, "Longest prompt + completion in tokens; longer prompts are cut from the left (counted in the log).")
+    seed: int = opt(42, "Seed for shuffling and initialisation.")
+    logging_steps: int = opt(1, "Emit a JSON progress line every this many optimizer steps.")
+    num_threads: int = opt(0, "CPU threads for PyTorch (0 = PyTorch's default).")
+    device: str = opt("auto", "Where to train: `auto` (cuda when available), `cpu`, `cuda`.", ("auto", "cpu", "cuda"))
+    bf16: bool = opt(False, "Load Hugging Face models in bfloat16 (GPU).")
+    export_onnx: bool = opt(True, "Tiny models: also write onnx/model.onnx into the checkpoint so the engine can generate with it.")
+    refine_from_direct: bool = opt(False, "Also derive a refinement row refine(x, y_l) -> y_w from every direct row, with the shared refinement template.")
+    refinement_template: str = opt("", "Path of the refinement template JSON (default: engine/templates/refinement.json).")
+    use_peft: bool = opt(False, "Hugging Face models: train LoRA adapters with peft instead of all weights.")
+    lora_r: int = opt(16, "LoRA rank.")
+    lora_alpha: int = opt(32, "LoRA alpha.")
+    lora_dropout: float = opt(0.05, "LoRA dropout.")
+    lora_target_modules: str = opt("all-linear", "Comma-separated module names for LoRA, or `all-linear`.")
+
+
+@dataclass
+class DPOConfig(TrainConfig):
+    beta: float = opt(0.1, "Strength of the KL constraint towards the reference model (DPO beta).")
+    loss_type: str = opt("sigmoid", "Preference loss: `sigmoid` (DPO) or `ipo`.", ("sigmoid", "ipo"))
+    label_smoothing: float = opt(0.0, "Conservative DPO: assumed probability that a preference label is flipped.")
+    w_direct: float = opt(1.0, "Weight of direct rows (x -> y_w over y_l) in the ARIES objective.")
+    w_refine: float = opt(1.0, "Weight of refinement rows (refine(x, y_l) -> y_w over y_l).")
+    pair_kinds: str = opt("both", "Which rows to train on: `both` (ARIES), `direct` (the iterative-DPO baseline), `refine`.", ("both", "direct", "refine"))
+    rpo_alpha: float = opt(0.0, "Weight of an extra NLL term on the chosen answer (iterative RPO); 0 = pure preference loss.")
+    precompute_ref_log_probs: bool = opt(False, "Compute the reference log-probs once before training and drop the reference model.")
+
+
+@dataclass
+class SFTConfig(TrainConfig):
+    learning_rate: float = opt(1e-3, "Peak learning rate of AdamW.")
+    warmup_ratio: float = opt(0.05, "Fraction of optimizer steps spent warming the learning rate up from 0.")
+    init_from_scratch: str = opt("", "Start from a new tiny model with this JSON architecture (e.g. '{\"hidden_size\": 128}') and the tokenizer files in model_name_or_path.")
+
+
+@dataclass
+class ExportConfig:
+    model_name_or_path: str = opt("", "Tiny-model checkpoint folder (pytorch_model.bin + config.json + tokenizer files).")
+    output_dir: str = opt("", "Where to write the export; default: onnx/ inside model_name_or_path.")
+    opset: int = opt(14, "ONNX opset version.")
+    check: bool = opt(True, "Run the export in onnxruntime-python if importable and compare logits with PyTorch.")
