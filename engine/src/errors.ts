@@ -1,0 +1,55 @@
+/**
+ * Errors the engine reports to people. Every message says what went wrong, where (file:line, id)
+ * and what to do; the code decides the CLI exit status and the JSON-RPC error code.
+ */
+export type ErrorCode =
+  | 'BAD_INPUT' // a file, row, flag or setting is wrong; nothing was changed
+  | 'NOT_FOUND' // a project, round, trajectory or model does not exist
+  | 'BACKEND' // the generation / scoring backend failed after retries
+  | 'TRAINER' // the trainer process failed; the round is marked failed, its log kept
+  | 'CANCELLED' // the user stopped the job; completed work is kept
+  | 'STORE' // the database refused a write (disk full, locked, corrupt)
+  | 'INTERNAL';
+
+export const EXIT_CODES: Record<ErrorCode, number> = {
+  BAD_INPUT: 2,
+  NOT_FOUND: 3,
+  BACKEND: 4,
+  TRAINER: 5,
+  CANCELLED: 130,
+  STORE: 6,
+  INTERNAL: 1,
+};
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message}; ${hint}` : message);
+    this.name = 'EngineError';
+  }
+}
+
+export function badInput(message: string, hint?: string): EngineError {
+  return new EngineError('BAD_INPUT', message, hint);
+}
+
+export function cancelled(what: string): EngineError {
+  return new EngineError('CANCELLED', `${what} was cancelled; completed work is kept`, 'run it again to continue');
+}
+
+/** Turns anything thrown into an EngineError, keeping the message. */
+export function asEngineError(err: unknown): EngineError {
+  if (err instanceof EngineError) return err;
+  if (err instanceof Error && err.name === 'AbortError') return cancelled('the operation');
+  const message = err instanceof Error ? err.message : String(err);
+  if (/SQLITE_FULL|database or disk is full/i.test(message)) {
+    return new EngineError('STORE', `the database could not grow: ${message}`, 'free disk space and run the command again');
+  }
+  if (/SQLITE_BUSY|database is locked/i.test(message)) {
+    return new EngineError('STORE', `the database stayed locked: ${message}`, 'close other ARIES processes on this project and retry');
+  }
+  return new EngineError('INTERNAL', message);
+}
