@@ -160,7 +160,7 @@ def save_policy(policy: Policy, out: Path, lineage: dict) -> None:
         torch.save(state, out / "pytorch_model.bin")
         for name in TINY_FILES:
             src = policy.source / name
-            if src.is_file():
+            if src.is_file() and src.resolve() != (out / name).resolve():
                 shutil.copyfile(src, out / name)
         if not (out / "generation_config.json").exists():
             (out / "generation_config.json").write_text(json.dumps(
