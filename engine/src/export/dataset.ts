@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
+import { badInput } from '../errors';
+import type { PromptInput } from '../generation/backend';
+import { getModel } from '../model/registry';
+import type { PairKind } from '../project/config';
+import type { Project } from '../project/project';
+import { roundPairs } from '../pair/pairs';
+import type { DatasetCompletion, DatasetPrompt, DatasetRow } from '../protocol/trainer';
+import { refinePrompt } from '../refinement/template';
+import { getRound } from '../round/rounds';
+import { now } from '../store/db';
+
+export interface ExportOptions {
+  /** Where to write; must be inside the project folder. Default .aries/exports/round-N/aries-dataset.jsonl */
+  path?: string;
+  kinds?: PairKind[];
+  format?: 'conversational' | 'string';
+}
+
+export interface ExportCounts {
+  total: number;
+  direct: number;
+  refine: number;
+  pairs: number;
+  skipped: number;
+  overridden: number;
+  byStrategy: Record<string, number>;
+}
+
+export interface ExportResult {
+  exportId: number;
+  path: string;
+  manifestPath: string;
+  sha256: string;
+  counts: ExportCounts;
+}
+
+const asPrompt = (p: PromptInput, format: 'conversational' | 'string'): DatasetPrompt =>
+  format === 'string' ? (typeof p === 'string' ? p : p.map((m) => m.content).join('\n')) : typeof p === 'string' ? [{ role: 'user', content: p }] : p;
+
+const asCompletion = (text: string, format: 'conversational' | 'string'): DatasetCompletion =>
+  format === 'string' ? text : [{ role: 'assistant', content: text }];
+
+/** Resolves an export path and refuses one that leaves the project folder. */
+export function safeExportPath(root: string, path: string): string {
+  const full = resolve(root, path);
+  const rel = relative(resolve(root), full);
+  if (rel.startsWith('..') || resolve(rel) === rel) throw badInput(`export path ${path} is outside the project folder ${root}`, 'write exports inside the project');
+  return full;
+}
+
+/**
+ * Writes the round's ARIES dataset: for every pair (override first, else the configured strategy)
+ * a direct row x -> y_w over y_l and a refine row refine(x, y_l) -> y_w over y_l; then a manifest
+ * with counts, sha256 and the config. Both files are written to a temporary name, fsynced and
+ * renamed, so a killed export never leaves a file that looks complete.
+ */
+export function exportRound(p: Project, roundId: number, options: ExportOptions = {}): ExportResult {
+  const round = getRound(p.db, roundId);
+  const kinds = options.kinds ?? p.config.export.kinds;
+  const format = options.format ?? p.config.export.format;
+  const strategy = p.config.selection.strategy;
+  const path = safeExportPath(p.root, options.path ?? `${p.stateDir}/exports/round-${round.idx}/aries-dataset.jsonl`);
+  const policy = getModel(p.db, round.policy_model_id);
+  const { pairs, skipped, overridden } = roundPairs(p.db, roundId, strategy);
+  const counts: ExportCounts = { total: 0, direct: 0, refine: 0, pairs: pairs.length, skipped, overridden, byStrategy: {} };
+  const lines: string[] = [];
+  for (const pair of pairs) {
+    for (const kind of kinds) {
+      const prompt = kind === 'direct' ? pair.prompt : refinePrompt(p.template, pair.prompt, pair.rejected.text);
+      const row: DatasetRow = {
+        id: `r${round.idx}-t${pair.trajectoryId}-${kind}`,
+        kind,
+        prompt: asPrompt(prompt, format),
+        chosen: asCompletion(pair.chosen.text, format),
+        rejected: asCompletion(pair.rejected.text, format),
+        round: round.idx,
+        strategy: pair.strategy,
+        source: pair.source,
+        curator: pair.curator,
+        prompt_id: pair.promptId,
+        trajectory_id: pair.trajectoryId,
+        chosen_step: pair.chosen.idx,
+        rejected_step: pair.rejected.idx,
+        chosen_step_id: pair.chosen.stepId,
+        rejected_step_id: pair.rejected.stepId,
+        policy_model: policy.name,
+      };
+      lines.push(JSON.stringify(row));
+      counts[kind]++;
+      counts.total++;
+      counts.byStrategy[pair.strategy] = (counts.byStrategy[pair.strategy] ?? 0) + 1;
+    }
+  }
+  const body = lines.length ? `${lines.join('\n')}\n` : '';
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  const config = { strategy, kinds, format, template: p.template.template, templatePath: p.template.path, policyModel: policy.name };
+  const manifestPath = resolve(dirname(path), 'manifest.json');
+  writeAtomic(path, body);
+  const info = p.db
+    .prepare('INSERT INTO exports (round_id, path, sha256, counts_json, config_json, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+    .run(roundId, path, sha256, JSON.stringify(counts), JSON.stringify(config), now());
+  const exportId = Number(info.lastInsertRowid);
+  writeAtomic(manifestPath, `${JSON.stringify({ exportId, round: round.idx, path, sha256, counts, config, createdAt: now() }, null, 2)}\n`);
+  return { exportId, path, manifestPath, sha256, counts };
+}
+
+export function writeAtomic(path: string, body: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, body);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { badInput } from '../errors';
+import { JsonReader } from './config-reader';
+
+/** The project file, aries.json, at the root of a project folder. Paths in it are relative to that folder. */
+export const PROJECT_FILE = 'aries.json';
+
+export type BackendKind = 'onnx' | 'openai';
+export type StrategyName = 'verifier' | 'rule' | 'rm';
+export const STRATEGIES: readonly StrategyName[] = ['verifier', 'rule', 'rm'];
+export type PairKind = 'direct' | 'refine';
+
+export interface OpenAIConfig {
+  baseUrl: string;
+  model: string;
+  /** Name of the environment variable holding the API key (the key itself is never stored). */
+  apiKeyEnv: string;
+  mode: 'chat' | 'completions';
+  maxConcurrency: number;
+  timeoutMs: number;
+}
+
+export interface GenerationConfig {
+  backend: BackendKind;
+  /** K: refinements after the first answer. */
+  refinements: number;
+  /** Train prompts sampled per round (0 = all). */
+  promptsPerRound: number;
+  batchSize: number;
+  threads: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  maxNewTokens: number;
+  stop: string[];
+  seed: number;
+  /** End a trajectory early when a refinement repeats the previous answer. */
+  stopWhenRepeated: boolean;
+  openai: OpenAIConfig;
+}
+
+export interface SelectionConfig {
+  /** The strategy whose pairs are exported (human overrides always win). */
+  strategy: StrategyName;
+  /** Strategies computed for every trajectory, so curators can see where they disagree. */
+  compute: StrategyName[];
+  /** rm: skip a trajectory when best - worst score is below this. */
+  minMargin: number;
+  /** rule: skip when the longer of chosen/rejected is more than this many times the shorter. */
+  maxLengthRatio: number;
+  /** rule: also skip pairs the verifier contradicts (chosen wrong while rejected right). */
+  ruleGuard: 'none' | 'verifier';
+  /** The scorer whose values `rm` compares. */
+  rmScorer: string;
+}
+
+export interface RewardModelConfig {
+  onnxPath: string | null;
+  httpUrl: string | null;
+  httpModel: string | null;
+  httpEndpoint: 'classify' | 'pooling';
+}
+
+export interface TrainingConfig {
+  /** Python that can `import torch`; '' = discover (python3, then /usr/bin/python3). */
+  python: string;
+  /** Argument list with {python} {trainer} {model} {dataset} {output_dir} {config}; null = built-in trainer. */
+  command: string[] | null;
+  /** Fields of the trainer's DPOConfig (see `python -m aries_trainer dpo --help`). */
+  dpo: Record<string, string | number | boolean>;
+}
+
+export interface EvaluationConfig {
+  split: string;
+  /** Held-out prompts evaluated (0 = all). */
+  limit: number;
+  refinements: number;
+  maxNewTokens: number;
+}
+
+export interface ProjectConfig {
+  name: string;
+  /** The starting model: a folder (onnx backend) or the server's model name (openai). */
+  model: string;
+  prompts: { train: string[]; heldout: string[] };
+  refinementTemplate: string | null;
+  generation: GenerationConfig;
+  scoring: { scorers: string[] };
+  rewardModel: RewardModelConfig;
+  selection: SelectionConfig;
+  export: { kinds: PairKind[]; format: 'conversational' | 'string' };
+  training: TrainingConfig;
+  evaluation: EvaluationConfig;
+}
+
+const TOP_KEYS = ['name', 'model', 'prompts', 'refinementTemplate', 'generation', 'scoring', 'rewardModel', 'selection', 'export', 'training', 'evaluation', '$comment'] as const;
+
+export function parseProjectConfig(source: string, value: unknown): ProjectConfig {
+  const r = new JsonReader(source, value);
+  r.rejectUnknown(TOP_KEYS);
+  const g = r.object('generation');
+  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'openai']);
+  const o = g.object('openai');
+  o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs']);
+  const s = r.object('selection');
+  s.rejectUnknown(['strategy', 'compute', 'minMargin', 'maxLengthRatio', 'ruleGuard', 'rmScorer']);
+  const strategy = s.oneOf('strategy', STRATEGIES, 'verifier');
+  const compute = s.stringList('compute', ['verifier', 'rule']);
+  for (const c of compute) if (!(STRATEGIES as readonly string[]).includes(c)) throw badInput(`${source}: selection.compute has unknown strategy "${c}"`, `use ${STRATEGIES.join(', ')}`);
+  const e = r.object('export');
+  e.rejectUnknown(['kinds', 'format']);
+  const kinds = e.stringList('kinds', ['direct', 'refine']);
+  for (const k of kinds) if (k !== 'direct' && k !== 'refine') throw badInput(`${source}: export.kinds has "${k}"`, 'use "direct" and/or "refine"');
+  const t = r.object('training');
+  t.rejectUnknown(['python', 'command', 'dpo']);
+  const command = t.optionalStringList('command');
+  const ev = r.object('evaluation');
+  ev.rejectUnknown(['split', 'limit', 'refinements', 'maxNewTokens']);
+  const rm = r.object('rewardModel');
+  rm.rejectUnknown(['onnxPath', 'httpUrl', 'httpModel', 'httpEndpoint']);
+  const p = r.object('prompts');
+  p.rejectUnknown(['train', 'heldout']);
+  const sc = r.object('scoring');
+  sc.rejectUnknown(['scorers']);
+  const refinements = g.integer('refinements', 3, 0, 16);
+  const cfg: ProjectConfig = {
+    name: r.string('name', 'aries-project'),
+    model: r.string('model', ''),
+    prompts: { train: p.stringList('train', []), heldout: p.stringList('heldout', []) },
+    refinementTemplate: r.optionalString('refinementTemplate'),
+    generation: {
+      backend: g.oneOf('backend', ['onnx', 'openai'] as const, 'onnx'),
+      refinements,
+      promptsPerRound: g.integer('promptsPerRound', 0),
+      batchSize: g.integer('batchSize', 32, 1, 4096),
+      threads: g.integer('threads', 0, 0, 256),
+      temperature: g.number('temperature', 0.8, 0, 10),
+      topP: g.number('topP', 1, 0, 1),
+      topK: g.integer('topK', 0),
+      maxNewTokens: g.integer('maxNewTokens', 256, 1, 1_000_000),
+      stop: g.stringList('stop', []),
+      seed: g.integer('seed', 1234),
+      stopWhenRepeated: g.boolean('stopWhenRepeated', true),
+      openai: {
+        baseUrl: o.string('baseUrl', 'http://127.0.0.1:8000/v1'),
+        model: o.string('model', ''),
+        apiKeyEnv: o.string('apiKeyEnv', 'OPENAI_API_KEY'),
+        mode: o.oneOf('mode', ['chat', 'completions'] as const, 'chat'),
+        maxConcurrency: o.integer('maxConcurrency', 8, 1, 1024),
+        timeoutMs: o.integer('timeoutMs', 120_000, 100),
+      },
+    },
+    scoring: { scorers: sc.stringList('scorers', ['verifier']) },
+    rewardModel: {
+      onnxPath: rm.optionalString('onnxPath'),
+      httpUrl: rm.optionalString('httpUrl'),
+      httpModel: rm.optionalString('httpModel'),
+      httpEndpoint: rm.oneOf('httpEndpoint', ['classify', 'pooling'] as const, 'classify'),
+    },
+    selection: {
+      strategy,
+      compute: Array.from(new Set([strategy, ...compute])) as StrategyName[],
+      minMargin: s.number('minMargin', 0, 0),
+      maxLengthRatio: s.number('maxLengthRatio', 2.5, 1),
+      ruleGuard: s.oneOf('ruleGuard', ['none', 'verifier'] as const, 'none'),
+      rmScorer: s.string('rmScorer', 'verifier'),
+    },
+    export: { kinds: kinds as PairKind[], format: e.oneOf('format', ['conversational', 'string'] as const, 'conversational') },
+    training: { python: t.string('python', ''), command, dpo: t.scalars('dpo') },
+    evaluation: {
+      split: ev.string('split', 'heldout'),
+      limit: ev.integer('limit', 0),
+      refinements: ev.integer('refinements', refinements, 0, 16),
+      maxNewTokens: ev.integer('maxNewTokens', 256, 1, 1_000_000),
+    },
+  };
+  if (!cfg.model) throw badInput(`${source}: "model" is required`, 'give the starting model folder (onnx) or the server model name (openai)');
+  return cfg;
+}
+
+export function readProjectConfig(root: string): ProjectConfig {
+  const file = join(root, PROJECT_FILE);
+  if (!existsSync(file)) throw badInput(`${file}: no project file here`, 'run `aries init` in this folder, or pass the folder that holds aries.json');
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw badInput(`${file}: not valid JSON (${(err as Error).message})`);
+  }
+  return parseProjectConfig(file, value);
+}
+
+/** A path from the project file, made absolute against the project folder. */
+export function projectPath(root: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(root, p);
+}

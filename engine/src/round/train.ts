@@ -1,0 +1,168 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { EngineError } from '../errors';
+import { exportRound } from '../export/dataset';
+import { getModel, registerModel } from '../model/registry';
+import { trainerPackageDir } from '../paths';
+import type { JobControl } from '../progress';
+import type { Project } from '../project/project';
+import { parseTrainerLine, type TrainerLogLine } from '../protocol/trainer';
+import { type Db, now } from '../store/db';
+import { findTrainerPython } from './python';
+import { getRound, setRoundStatus } from './rounds';
+
+export interface TrainResult {
+  runId: number;
+  modelId: number;
+  outputDir: string;
+  steps: number;
+  trainLoss: number | null;
+  lastMetrics: TrainerLogLine | null;
+}
+
+/** Replaces {python} {trainer} {model} {dataset} {output_dir} {config} in each argument (no shell involved). */
+export function expandCommand(template: string[], values: Record<string, string>): string[] {
+  return template.map((arg) => arg.replace(/\{(python|trainer|model|dataset|output_dir|config)\}/g, (_m, k: string) => values[k] ?? ''));
+}
+
+/** Marks runs whose process is gone (the engine was killed while training) as failed; their logs stay. */
+export function reapStaleRuns(db: Db): number {
+  const running = db.prepare("SELECT id, pid, round_id FROM training_runs WHERE status = 'running'").all() as { id: number; pid: number | null; round_id: number }[];
+  let reaped = 0;
+  for (const r of running) {
+    if (r.pid !== null && isAlive(r.pid)) continue;
+    db.prepare("UPDATE training_runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?").run('the engine stopped while this run was going; see its log', now(), r.id);
+    setRoundStatus(db, r.round_id, 'failed', 'training was interrupted');
+    reaped++;
+  }
+  return reaped;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Trains the round's policy on its latest export (exporting first if there is none): starts the
+ * trainer as a child process with an argument list, streams its JSON progress into the store and
+ * its output into the run's log, and on success registers the new model as current. On a non-zero
+ * exit the run and round are marked failed, the log is kept and the previous model stays current.
+ */
+export async function trainRound(p: Project, roundId: number, job: JobControl = {}): Promise<TrainResult> {
+  const round = getRound(p.db, roundId);
+  const base = getModel(p.db, round.policy_model_id);
+  let exp = p.db.prepare('SELECT id, path FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(roundId) as { id: number; path: string } | undefined;
+  if (!exp) {
+    const r = exportRound(p, roundId);
+    exp = { id: r.exportId, path: r.path };
+  }
+  const custom = p.config.training.command;
+  const python = custom && !custom.some((a) => a.includes('{python}')) ? '' : findTrainerPython(p.config.training.python);
+  const started = now();
+  const insert = p.db
+    .prepare(
+      `INSERT INTO training_runs (round_id, export_id, base_model_id, status, command_json, config_json, output_dir, log_path, started_at)
+       VALUES (?, ?, ?, 'running', '[]', '{}', '', '', ?)`,
+    )
+    .run(roundId, exp.id, base.id, started);
+  const runId = Number(insert.lastInsertRowid);
+  const runDir = join(p.stateDir, 'runs', `run-${runId}`);
+  const outputDir = join(p.stateDir, 'models', `round-${round.idx}-run-${runId}`);
+  const logPath = join(runDir, 'train.log');
+  const configPath = join(runDir, 'trainer-config.json');
+  mkdirSync(runDir, { recursive: true });
+  const trainerConfig = { model_name_or_path: base.path, dataset_path: exp.path, output_dir: outputDir, ...p.config.training.dpo };
+  writeFileSync(configPath, `${JSON.stringify(trainerConfig, null, 2)}\n`);
+  const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, output_dir: outputDir, config: configPath };
+  const command = expandCommand(custom ?? ['{python}', '-m', 'aries_trainer', 'dpo', '--config', '{config}'], values);
+  p.db.prepare('UPDATE training_runs SET command_json = ?, config_json = ?, output_dir = ?, log_path = ? WHERE id = ?').run(JSON.stringify(command), JSON.stringify(trainerConfig), outputDir, logPath, runId);
+  setRoundStatus(p.db, roundId, 'training');
+
+  const outcome = await runTrainer(p, runId, command, logPath, job);
+  const finished = now();
+  if (outcome.exitCode !== 0 || !existsSync(join(outputDir, 'config.json'))) {
+    const why = outcome.cancelled
+      ? 'cancelled'
+      : (outcome.error ?? (outcome.exitCode === 0 ? `the trainer exited 0 but wrote no model to ${outputDir}` : `the trainer exited with ${outcome.exitCode ?? outcome.signal}`));
+    p.db.prepare('UPDATE training_runs SET status = ?, exit_code = ?, error = ?, finished_at = ? WHERE id = ?').run(outcome.cancelled ? 'cancelled' : 'failed', outcome.exitCode, why, finished, runId);
+    setRoundStatus(p.db, roundId, 'failed', why);
+    if (outcome.cancelled) throw new EngineError('CANCELLED', `training of round ${round.idx} was cancelled; the previous model is still current`, 'start the round again to retry');
+    throw new EngineError('TRAINER', `training of round ${round.idx} failed: ${why}`, `see the log ${logPath}; the previous model is still current and a rerun retries`);
+  }
+  const model = p.db.transaction(() => {
+    const m = registerModel(p.db, { name: `round-${round.idx}`, backend: base.backend, path: outputDir, parentModelId: base.id, trainedInRoundId: roundId, trainingRunId: runId }, true);
+    p.db.prepare("UPDATE training_runs SET status = 'succeeded', exit_code = 0, output_model_id = ?, finished_at = ? WHERE id = ?").run(m.id, finished, runId);
+    setRoundStatus(p.db, roundId, 'trained');
+    return m;
+  })();
+  return { runId, modelId: model.id, outputDir, steps: outcome.steps, trainLoss: outcome.trainLoss, lastMetrics: outcome.lastLog };
+}
+
+interface TrainerOutcome {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  cancelled: boolean;
+  error: string | null;
+  steps: number;
+  trainLoss: number | null;
+  lastLog: TrainerLogLine | null;
+}
+
+function runTrainer(p: Project, runId: number, command: string[], logPath: string, job: JobControl): Promise<TrainerOutcome> {
+  const [exe, ...args] = command;
+  if (!exe) throw new EngineError('BAD_INPUT', 'training.command is empty', 'remove it from aries.json to use the built-in trainer');
+  const env = { ...process.env, PYTHONPATH: [trainerPackageDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1' };
+  const log = createWriteStream(logPath, { flags: 'a' });
+  log.write(`# ${now()} ${JSON.stringify(command)}\n`);
+  const child = spawn(exe, args, { cwd: p.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  p.db.prepare('UPDATE training_runs SET pid = ? WHERE id = ?').run(child.pid ?? null, runId);
+  const insertMetric = p.db.prepare('INSERT OR REPLACE INTO training_metrics (run_id, step, epoch, metrics_json) VALUES (?, ?, ?, ?)');
+  const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
+  let total = 0;
+  const stderrTail: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    log.write(`${line}\n`);
+    const msg = parseTrainerLine(line);
+    if (!msg) return;
+    if (msg.type === 'start') total = msg.total_steps;
+    else if (msg.type === 'log') {
+      insertMetric.run(runId, msg.step, msg.epoch, JSON.stringify(msg));
+      outcome.lastLog = msg;
+      outcome.steps = msg.step;
+      const metrics: Record<string, number> = {};
+      for (const k of ['loss', 'rewards/margins', 'rewards/accuracies'] as const) if (typeof msg[k] === 'number') metrics[k] = msg[k] as number;
+      job.progress?.({ phase: 'train', done: msg.step, total, metrics });
+    } else if (msg.type === 'done') outcome.trainLoss = msg.train_loss;
+    else if (msg.type === 'error') outcome.error = msg.message;
+  });
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    log.write(`${line}\n`);
+    stderrTail.push(line);
+    if (stderrTail.length > 20) stderrTail.shift();
+  });
+  const onAbort = (): void => {
+    outcome.cancelled = true;
+    child.kill('SIGTERM');
+    setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
+  };
+  job.signal?.addEventListener('abort', onAbort, { once: true });
+  return new Promise((resolveRun) => {
+    child.on('error', (err) => {
+      outcome.error = `cannot start ${exe}: ${err.message}`;
+    });
+    child.on('close', (code, signal) => {
+      job.signal?.removeEventListener('abort', onAbort);
+      outcome.exitCode = code;
+      outcome.signal = signal;
+      if (code !== 0 && !outcome.error) outcome.error = stderrTail.slice(-3).join(' | ') || `exit ${code ?? signal}`;
+      log.end(`# ${now()} exit ${code ?? signal}\n`, () => resolveRun(outcome));
+    });
+  });
+}

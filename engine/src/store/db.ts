@@ -1,0 +1,72 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { EngineError } from '../errors';
+import { MIGRATIONS, type Migration } from './migrations';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  /** Milliseconds a writer waits for another writer before SQLITE_BUSY (review UI vs generation). */
+  busyTimeoutMs?: number;
+  readonly?: boolean;
+}
+
+/**
+ * Opens (creating if needed) a project database: WAL journal so readers never block the writer,
+ * foreign keys on, synchronous=NORMAL (a committed transaction survives a killed process; use
+ * `PRAGMA synchronous=FULL` through ARIES_SQLITE_SYNC=FULL to also survive power loss), then
+ * applies pending migrations.
+ */
+export function openDb(path: string, options: OpenOptions = {}): Db {
+  if (!options.readonly) mkdirSync(dirname(path), { recursive: true });
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (err) {
+    throw new EngineError('STORE', `${path}: cannot open the database (${(err as Error).message})`, 'check the path and its permissions');
+  }
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
+  if (!options.readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${process.env.ARIES_SQLITE_SYNC === 'FULL' ? 'FULL' : 'NORMAL'}`);
+  }
+  db.pragma('foreign_keys = ON');
+  if (!options.readonly) migrate(db, MIGRATIONS, path);
+  return db;
+}
+
+export function schemaVersion(db: Db): number {
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null } | undefined;
+  return row?.v ?? 0;
+}
+
+export function migrate(db: Db, migrations: Migration[], path = 'database'): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  const current = schemaVersion(db);
+  const newest = migrations.at(-1)?.version ?? 0;
+  if (current > newest) {
+    throw new EngineError('STORE', `${path}: schema version ${current} is newer than this ARIES Studio knows (${newest})`, 'update ARIES Studio');
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now());
+    })();
+  }
+}
+
+export function now(): string {
+  return new Date().toISOString();
+}
+
+/** JSON column helpers: parse what we wrote, with the column named in the error if it is corrupt. */
+export function parseJson<T>(text: string | null, what: string): T | null {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new EngineError('STORE', `${what}: stored JSON is corrupt`, 'run `aries stats --check` and restore from a backup if it fails');
+  }
+}
