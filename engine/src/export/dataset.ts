@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { badInput } from '../errors';
 import type { PromptInput } from '../generation/backend';
 import { getModel } from '../model/registry';
@@ -47,7 +47,7 @@ const asCompletion = (text: string, format: 'conversational' | 'string'): Datase
 export function safeExportPath(root: string, path: string): string {
   const full = resolve(root, path);
   const rel = relative(resolve(root), full);
-  if (rel.startsWith('..') || resolve(rel) === rel) throw badInput(`export path ${path} is outside the project folder ${root}`, 'write exports inside the project');
+  if (rel.startsWith('..') || isAbsolute(rel)) throw badInput(`export path ${path} is outside the project folder ${root}`, 'write exports inside the project');
   return full;
 }
 
