@@ -1,0 +1,160 @@
+import { EngineError, badInput } from '../../errors';
+import type { ChatMessage, FinishReason, GenerateOptions, GenerationBackend, GenerationRequest, GenerationResult, SamplingParams } from '../backend';
+import { runBounded } from './concurrency';
+import { HttpJsonClient, displayUrl } from './http';
+import { type HttpOptions, baseUrl, httpSettings, modelName, positiveInt } from './settings';
+import { type ApiMode, type JsonObject, parseCompletion, parseStreamChunk, requestBody } from './wire';
+
+/**
+ * Generation on any OpenAI-compatible server: vLLM, SGLang, llama.cpp server, Ollama.
+ * Requests run with bounded concurrency; each result is reported as its response arrives, and
+ * with `onDelta` every request is streamed (SSE) so text shows as it is produced.
+ */
+export interface OpenAIBackendOptions extends HttpOptions {
+  /** The API root, e.g. http://127.0.0.1:8000/v1 (vLLM), http://127.0.0.1:11434/v1 (Ollama). */
+  baseUrl: string;
+  /** The served model name, sent in every request. */
+  model: string;
+  /**
+   * 'chat' (default): POST /chat/completions with messages; the server applies the model's chat
+   * template, and a string prompt becomes one user message. 'completions': POST /completions with
+   * the prompt text as is; chat prompts are refused (render them first).
+   */
+  mode?: ApiMode;
+  /** Requests in flight at once; default 8. */
+  maxConcurrency?: number;
+  /**
+   * Fields added to every request body, e.g. { repetition_penalty: 1.1 } or
+   * { chat_template_kwargs: { enable_thinking: false } }. They cannot replace model, prompt,
+   * sampling or stream fields.
+   */
+  extraBody?: JsonObject;
+}
+
+const WHO = 'openai backend';
+const EXAMPLE_URL = 'http://127.0.0.1:8000/v1';
+
+export class OpenAIBackend implements GenerationBackend {
+  readonly kind = 'openai';
+  readonly modelId: string;
+  private readonly client: HttpJsonClient;
+  private readonly url: string;
+  private readonly model: string;
+  private readonly mode: ApiMode;
+  private readonly maxConcurrency: number;
+  private readonly extraBody: JsonObject;
+  /** close() aborts everything still in flight. */
+  private readonly closing = new AbortController();
+
+  constructor(options: OpenAIBackendOptions) {
+    const base = baseUrl(options.baseUrl, WHO, EXAMPLE_URL);
+    if (/\/(chat\/)?completions$/.test(base)) {
+      throw badInput(`${WHO}: base URL '${options.baseUrl}' names an endpoint`, `give the API root (e.g. ${EXAMPLE_URL}); the endpoint follows from the mode`);
+    }
+    this.model = modelName(options.model, WHO);
+    this.mode = options.mode ?? 'chat';
+    if (this.mode !== 'chat' && this.mode !== 'completions') throw badInput(`${WHO}: mode must be 'chat' or 'completions', got '${String(this.mode)}'`);
+    this.maxConcurrency = positiveInt(options.maxConcurrency ?? 8, `${WHO}: maxConcurrency`);
+    this.extraBody = options.extraBody ?? {};
+    this.url = `${base}${this.mode === 'chat' ? '/chat/completions' : '/completions'}`;
+    this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, 'generation', 300_000));
+    this.modelId = `${this.model} @ ${displayUrl(base)}`;
+  }
+
+  async generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
+    if (this.closing.signal.aborted) throw new EngineError('INTERNAL', `${WHO} (${this.modelId}) is closed`, 'create a new backend');
+    requests.forEach((r) => this.check(r));
+    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const results = new Array<GenerationResult>(requests.length);
+    await runBounded(
+      requests.length,
+      this.maxConcurrency,
+      async (index, stop) => {
+        const result = await this.one(requests[index], AbortSignal.any([signal, stop]), options.onDelta);
+        results[index] = result;
+        options.onResult?.(result);
+      },
+      signal,
+      'generation',
+    );
+    return results;
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort();
+  }
+
+  /** Refuses what no server would accept, before anything is sent. */
+  private check(r: GenerationRequest): void {
+    if (this.mode === 'completions' && typeof r.prompt !== 'string') {
+      throw badInput(
+        `${WHO}: request ${r.key} is a chat (${r.prompt.length} messages), but mode 'completions' sends plain text`,
+        "use mode 'chat' so the server applies the model's chat template, or render the chat to text before generating",
+      );
+    }
+    const s = r.sampling;
+    if (!Number.isInteger(s.maxNewTokens) || s.maxNewTokens < 1) throw badInput(`${WHO}: request ${r.key}: maxNewTokens must be a whole number ≥ 1, got ${s.maxNewTokens}`);
+    if (!(s.temperature >= 0)) throw badInput(`${WHO}: request ${r.key}: temperature must be ≥ 0, got ${s.temperature}`);
+    if (!(s.topP > 0 && s.topP <= 1)) throw badInput(`${WHO}: request ${r.key}: topP must be in (0, 1], got ${s.topP}`);
+    if (!Number.isInteger(s.topK) || s.topK < 0) throw badInput(`${WHO}: request ${r.key}: topK must be a whole number ≥ 0, got ${s.topK}`);
+    if (!Number.isInteger(s.seed)) throw badInput(`${WHO}: request ${r.key}: seed must be a whole number, got ${s.seed}`);
+  }
+
+  private async one(r: GenerationRequest, signal: AbortSignal, onDelta: GenerateOptions['onDelta']): Promise<GenerationResult> {
+    const started = Date.now();
+    const prompt: string | ChatMessage[] = this.mode === 'chat' && typeof r.prompt === 'string' ? [{ role: 'user', content: r.prompt }] : r.prompt;
+    if (!onDelta) {
+      const body = requestBody(this.mode, this.model, prompt, r.sampling, false, this.extraBody);
+      const c = await this.client.postJson(this.url, body, (json) => parseCompletion(json, this.mode), signal);
+      return { key: r.key, ...c, durationMs: Date.now() - started };
+    }
+    return this.streamed(r, prompt, r.sampling, signal, onDelta, started);
+  }
+
+  private async streamed(
+    r: GenerationRequest,
+    prompt: string | ChatMessage[],
+    sampling: SamplingParams,
+    signal: AbortSignal,
+    onDelta: NonNullable<GenerateOptions['onDelta']>,
+    started: number,
+  ): Promise<GenerationResult> {
+    let text = '';
+    let pieces = 0;
+    let finishReason: FinishReason = 'stop';
+    let usage: { promptTokens: number; completionTokens: number } | undefined;
+    const body = requestBody(this.mode, this.model, prompt, sampling, true, this.extraBody);
+    await this.client.postStream(
+      this.url,
+      body,
+      {
+        event: (json) => {
+          const chunk = parseStreamChunk(json, this.mode);
+          if (chunk.finishReason) finishReason = chunk.finishReason;
+          if (chunk.usage) usage = chunk.usage;
+          if (chunk.delta !== '') {
+            text += chunk.delta;
+            pieces++;
+            onDelta(r.key, chunk.delta);
+          }
+        },
+        whole: (json) => {
+          const c = parseCompletion(json, this.mode);
+          ({ text, finishReason } = c);
+          usage = { promptTokens: c.promptTokens, completionTokens: c.completionTokens };
+          if (text !== '') onDelta(r.key, text);
+        },
+      },
+      signal,
+    );
+    if (!usage) this.client.log.debug(`${this.modelId}: request ${r.key} was streamed without token counts; counting ${pieces} pieces as tokens`);
+    return {
+      key: r.key,
+      text,
+      promptTokens: usage?.promptTokens ?? 0,
+      completionTokens: usage?.completionTokens ?? pieces,
+      finishReason,
+      durationMs: Date.now() - started,
+    };
+  }
+}
