@@ -1,0 +1,91 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+/**
+ * A small trained model for the onnx backend tests: the bundled examples/arithmetic/model when it has
+ * been built, otherwise one trained here with the project's own trainer (SFT from scratch, ~15 s)
+ * and cached under the OS temp folder, keyed by a hash of the trainer's sources and this recipe.
+ */
+
+export const REPO_ROOT = resolve(__dirname, '../../..');
+export const TRAINER_DIR = join(REPO_ROOT, 'engine/trainer');
+export const PYTHON = '/usr/bin/python3';
+const BUNDLED = join(REPO_ROOT, 'examples/arithmetic/model');
+
+export type ModelOrSkip = { dir: string; skip?: undefined } | { dir?: undefined; skip: string };
+
+/** Training recipe; changing it changes the cache key. */
+const ARCH = { hidden_size: 64, num_hidden_layers: 2, intermediate_size: 128 };
+const SFT_FLAGS = ['--max_steps', '150', '--per_device_train_batch_size', '16', '--learning_rate', '0.003', '--seed', '1'];
+
+/** Chat rows: sums ("12+7=" → "12+7 is 19.") and word repetition (long answers, so `length` and stop strings get exercised). */
+function trainingRows(): string {
+  const rows: string[] = [];
+  const row = (q: string, a: string) => rows.push(JSON.stringify({ prompt: [{ role: 'user', content: q }], completion: a }));
+  for (let a = 0; a < 20; a++) for (let b = 0; b < 20; b++) row(`${a}+${b}=`, `${a}+${b} is ${a + b}.`);
+  const words = ['red', 'green', 'blue', 'cat', 'dog', 'sun', 'moon', 'tree'];
+  for (let i = 0; i < 200; i++) {
+    const w = [words[i % 8]!, words[(i * 3 + 1) % 8]!, words[(i * 5 + 2) % 8]!];
+    row(`repeat: ${w.join(' ')}`, [...w, ...w, ...w].join(' '));
+  }
+  return rows.join('\n') + '\n';
+}
+
+/** Why torch-based steps cannot run here, or undefined when /usr/bin/python3 imports torch. */
+export function torchUnavailable(): string | undefined {
+  if (!existsSync(PYTHON)) return `${PYTHON} not found; install python3-torch (CI does)`;
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, jinja2'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `${PYTHON} cannot import torch/jinja2 (apt-get install python3-torch python3-jinja2 libopenblas0-pthread; CI installs them)`;
+  return undefined;
+}
+
+/** The bundled model if it is built, else the cached (or freshly trained) test model. */
+export function tinyModel(options: { needsPyTorchWeights?: boolean } = {}): ModelOrSkip {
+  const bundledOk = existsSync(join(BUNDLED, 'onnx/model.onnx')) && (!options.needsPyTorchWeights || existsSync(join(BUNDLED, 'pytorch_model.bin')));
+  if (bundledOk) return { dir: BUNDLED };
+  const why = torchUnavailable();
+  if (why) return { skip: `no bundled model (examples/arithmetic/model) and cannot train one: ${why}` };
+  return { dir: buildCached() };
+}
+
+function cacheKey(rows: string): string {
+  const hash = createHash('sha256');
+  const src = join(TRAINER_DIR, 'aries_trainer');
+  for (const name of readdirSync(src).filter((f) => f.endsWith('.py')).sort()) {
+    hash.update(name).update(readFileSync(join(src, name)));
+  }
+  hash.update(JSON.stringify({ ARCH, SFT_FLAGS })).update(rows);
+  return hash.digest('hex').slice(0, 16);
+}
+
+function buildCached(): string {
+  const rows = trainingRows();
+  const root = join(tmpdir(), 'aries-test-models');
+  const dir = join(root, `tiny-${cacheKey(rows)}`);
+  if (existsSync(join(dir, 'onnx/model.onnx'))) return dir;
+  mkdirSync(root, { recursive: true });
+  // Built in a private folder and renamed into place, so parallel test files never see half a model.
+  const work = mkdtempSync(join(root, '.build-'));
+  try {
+    const env = { ...process.env, PYTHONPATH: TRAINER_DIR };
+    const tokDir = join(work, 'tokenizer');
+    mkdirSync(tokDir);
+    execFileSync(PYTHON, ['-c', 'import sys; from pathlib import Path; from aries_trainer.tokenizer import write_tokenizer_files; write_tokenizer_files(Path(sys.argv[1]))', tokDir], { env });
+    writeFileSync(join(work, 'rows.jsonl'), rows);
+    const out = join(work, 'model');
+    const args = ['-m', 'aries_trainer', 'sft', '--model_name_or_path', tokDir, '--init_from_scratch', JSON.stringify(ARCH), '--dataset_path', join(work, 'rows.jsonl'), '--output_dir', out, ...SFT_FLAGS];
+    const run = spawnSync(PYTHON, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    if (run.status !== 0) throw new Error(`training the test model failed (exit ${run.status}):\n${run.stderr}\n${run.stdout.slice(-2000)}`);
+    try {
+      renameSync(out, dir);
+    } catch (err) {
+      if (!existsSync(join(dir, 'onnx/model.onnx'))) throw err; // another process won the race: fine
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return dir;
+}
