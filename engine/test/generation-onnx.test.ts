@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EngineError } from '../src/errors';
+import { GREEDY, type GenerationRequest, type GenerationResult, type SamplingParams } from '../src/generation/backend';
+import { OnnxBackend } from '../src/generation/onnx/backend';
+import { tinyModel } from './support/tiny-model';
+
+/** OnnxBackend end to end on a real trained tiny model (onnxruntime-node, CPU). */
+
+const model = tinyModel();
+const skip = model.skip;
+
+const PROMPTS = ['3+4=', '12+7=', 'repeat: cat dog sun', 'repeat: red green blue moon tree', '9+19=', 'héllo 😀 say something long', 'x'];
+
+function req(key: string, prompt: string, sampling: Partial<SamplingParams> = {}): GenerationRequest {
+  return { key, prompt, sampling: { ...GREEDY, maxNewTokens: 24, ...sampling } };
+}
+
+const texts = (results: GenerationResult[]) => results.map((r) => r.text);
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof EngineError, `expected an EngineError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    if (message) assert.match(err.message, message);
+    return true;
+  });
+}
+
+describe('OnnxBackend', { skip }, () => {
+  let backend: OnnxBackend;
+  let single: OnnxBackend;
+
+  before(async () => {
+    backend = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1 });
+    single = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 1, intraOpNumThreads: 1 });
+  });
+  after(async () => {
+    await backend?.close();
+    await single?.close();
+  });
+
+  test('greedy decoding is deterministic and fills every result field', async () => {
+    const requests = PROMPTS.map((p, i) => req(`g${i}`, p));
+    const first = await backend.generate(requests);
+    const second = await backend.generate(requests);
+    assert.deepEqual(texts(second), texts(first));
+    assert.deepEqual(
+      first.map((r) => r.key),
+      requests.map((r) => r.key),
+      'results come back in request order',
+    );
+    for (const r of first) {
+      assert.ok(r.promptTokens > 0 && r.completionTokens > 0 && r.durationMs >= 0, JSON.stringify(r));
+      assert.ok(r.finishReason === 'stop' || r.completionTokens === 24, JSON.stringify(r));
+    }
+    assert.ok(new Set(texts(first)).size > 1, 'different prompts give different texts');
+  });
+
+  test('batched greedy gives the texts of one-at-a-time greedy', async () => {
+    // 7 prompts of different lengths in batches of 4: left padding, and rows finishing at different steps.
+    const requests = PROMPTS.map((p, i) => req(`b${i}`, p));
+    const batched = await backend.generate(requests);
+    const alone = await single.generate(requests);
+    assert.deepEqual(texts(batched), texts(alone));
+    assert.deepEqual(
+      batched.map((r) => r.completionTokens),
+      alone.map((r) => r.completionTokens),
+    );
+  });
+
+  test('seeded sampling is reproducible and does not depend on the rest of the batch', async () => {
+    const sampling = { temperature: 1.2, topP: 0.95, topK: 40, seed: 1234 };
+    const target = req('target', 'repeat: cat dog sun', sampling);
+    const crowd = PROMPTS.map((p, i) => req(`c${i}`, p, { temperature: 1, seed: i }));
+    const a = await backend.generate([target]);
+    const b = await backend.generate([target]);
+    const c = await backend.generate([...crowd.slice(0, 2), target, ...crowd.slice(2)]);
+    const d = await single.generate([target]);
+    assert.equal(b[0]!.text, a[0]!.text);
+    assert.equal(c.find((r) => r.key === 'target')!.text, a[0]!.text);
+    assert.equal(d[0]!.text, a[0]!.text);
+    const seeds = await backend.generate([1, 2, 3, 4, 5, 6].map((seed) => req(`s${seed}`, 'repeat: cat dog sun', { ...sampling, seed })));
+    assert.ok(new Set(texts(seeds)).size > 1, `different seeds should give different texts: ${JSON.stringify(texts(seeds))}`);
+  });
+
+  test('maxNewTokens ends a sequence with finishReason "length"', async () => {
+    const full = await backend.generate(PROMPTS.map((p, i) => req(`l${i}`, p, { maxNewTokens: 16 })));
+    const long = full.find((r) => r.completionTokens >= 4 && r.finishReason === 'length') ?? full.find((r) => r.completionTokens >= 4);
+    assert.ok(long, `some prompt should give 4+ tokens: ${JSON.stringify(full)}`);
+    const prompt = PROMPTS[full.indexOf(long)]!;
+    const cut = long.completionTokens - 1;
+    const [short] = await backend.generate([req('short', prompt, { maxNewTokens: cut })]);
+    assert.equal(short!.finishReason, 'length');
+    assert.equal(short!.completionTokens, cut);
+    assert.ok(long.text.startsWith(short!.text), `${JSON.stringify(short!.text)} should start ${JSON.stringify(long.text)}`);
+    const [none] = await backend.generate([req('none', prompt, { maxNewTokens: 0 })]);
+    assert.deepEqual([none!.text, none!.finishReason, none!.completionTokens], ['', 'length', 0]);
+  });
+
+  test('stop strings cut the text before the stop string, also when streamed', async () => {
+    const [full] = await backend.generate([req('full', 'repeat: cat dog sun', { maxNewTokens: 30 })]);
+    const text = full!.text;
+    assert.ok(text.length >= 6, `need a longer text to cut: ${JSON.stringify(text)}`);
+    const stop = text.slice(3, 6);
+    const expected = text.slice(0, text.indexOf(stop));
+    const deltas: string[] = [];
+    const [cut] = await backend.generate([req('cut', 'repeat: cat dog sun', { maxNewTokens: 30, stop: ['NEVER-THERE', stop] })], {
+      onDelta: (_key, d) => deltas.push(d),
+    });
+    assert.equal(cut!.text, expected);
+    assert.equal(cut!.finishReason, 'stop');
+    assert.equal(deltas.join(''), expected, 'streamed text never includes the stop string');
+    const [unmatched] = await backend.generate([req('u', 'repeat: cat dog sun', { maxNewTokens: 30, stop: ['NEVER-THERE'] })]);
+    assert.equal(unmatched!.text, text);
+  });
+
+  test('onDelta streams each request’s text; onResult reports each request once', async () => {
+    const requests = PROMPTS.map((p, i) => req(`d${i}`, p));
+    const streamed = new Map<string, string>();
+    const reported: string[] = [];
+    const results = await backend.generate(requests, {
+      onDelta: (key, d) => streamed.set(key, (streamed.get(key) ?? '') + d),
+      onResult: (r) => reported.push(r.key),
+    });
+    for (const r of results) assert.equal(streamed.get(r.key) ?? '', r.text, r.key);
+    assert.deepEqual([...reported].sort(), requests.map((r) => r.key).sort());
+  });
+
+  test('a chat prompt and the same text as a string prompt give the same completion', async () => {
+    const [asString] = await backend.generate([req('s', '12+7=')]);
+    const [asChat] = await backend.generate([{ key: 'c', prompt: [{ role: 'user', content: '12+7=' }], sampling: { ...GREEDY, maxNewTokens: 24 } }]);
+    assert.equal(asChat!.text, asString!.text);
+    assert.equal(asChat!.promptTokens, asString!.promptTokens);
+  });
+
+  test('an AbortSignal cancels between steps with code CANCELLED', async () => {
+    const controller = new AbortController();
+    const requests = PROMPTS.map((p, i) => req(`x${i}`, p, { maxNewTokens: 200 }));
+    await rejectsWithCode(backend.generate(requests, { signal: controller.signal, onDelta: () => controller.abort() }), 'CANCELLED');
+    await rejectsWithCode(backend.generate(requests, { signal: AbortSignal.abort() }), 'CANCELLED');
+    const [after] = await backend.generate([req('after', '3+4=')]);
+    assert.ok(after!.completionTokens > 0, 'the backend still works after a cancellation');
+  });
+
+  test('bad sampling parameters are refused before anything runs, naming the request', async () => {
+    await rejectsWithCode(backend.generate([req('ok', '1+1='), req('hot', '1+1=', { temperature: -1 })]), 'BAD_INPUT', /request "hot".*temperature/);
+    await rejectsWithCode(backend.generate([req('p', '1+1=', { topP: 0 })]), 'BAD_INPUT', /topP/);
+    await rejectsWithCode(backend.generate([req('k', '1+1=', { topK: 2.5 })]), 'BAD_INPUT', /topK/);
+  });
+
+  test('calls made at the same time run one after the other and both complete', async () => {
+    const [a, b] = await Promise.all([backend.generate([req('p1', '3+4=')]), backend.generate([req('p2', '3+4=')])]);
+    assert.equal(a[0]!.text, b[0]!.text);
+  });
+});
+
+describe('OnnxBackend with a broken model folder', { skip }, () => {
+  let work: string;
+  before(() => {
+    work = mkdtempSync(join(tmpdir(), 'aries-bad-model-'));
+  });
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  function copyModel(name: string): string {
+    const dir = join(work, name);
+    cpSync(model.dir!, dir, { recursive: true });
+    return dir;
+  }
+
+  test('no folder at all', async () => {
+    await rejectsWithCode(OnnxBackend.open({ modelDir: join(work, 'nope') }), 'BAD_INPUT', /nope: the model folder does not exist/);
+  });
+
+  test('missing onnx/model.onnx', async () => {
+    const dir = copyModel('no-onnx');
+    rmSync(join(dir, 'onnx'), { recursive: true });
+    await rejectsWithCode(OnnxBackend.open({ modelDir: dir }), 'BAD_INPUT', /no-onnx\/onnx\/model\.onnx: missing.*aries_trainer export/);
+  });
+
+  test('missing tokenizer.json', async () => {
+    const dir = copyModel('no-tokenizer');
+    rmSync(join(dir, 'tokenizer.json'));
+    await rejectsWithCode(OnnxBackend.open({ modelDir: dir }), 'BAD_INPUT', /no-tokenizer\/tokenizer\.json: missing/);
+  });
+
+  test('config.json without the layer count', async () => {
+    const dir = copyModel('no-layers');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    delete config.num_hidden_layers;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    await rejectsWithCode(OnnxBackend.open({ modelDir: dir }), 'BAD_INPUT', /no-layers\/config\.json: no "num_hidden_layers"/);
+  });
+
+  test('config.json that disagrees with the graph', async () => {
+    const dir = copyModel('wrong-layers');
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+    config.num_hidden_layers = config.num_hidden_layers! + 1;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+    await rejectsWithCode(OnnxBackend.open({ modelDir: dir }), 'BAD_INPUT', /model\.onnx: the graph has \d+ layers of past_key_values but .*config\.json says num_hidden_layers/);
+  });
+
+  test('a file that is not an ONNX graph', async () => {
+    const dir = copyModel('garbage');
+    writeFileSync(join(dir, 'onnx/model.onnx'), 'not a model');
+    await rejectsWithCode(OnnxBackend.open({ modelDir: dir }), 'BAD_INPUT', /garbage\/onnx\/model\.onnx: onnxruntime cannot load the graph/);
+  });
+});
