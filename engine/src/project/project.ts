@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../log';
+import type { EngineSettings } from '../protocol/engine';
+import { applySettings } from './settings';
 import { currentModel, registerModel } from '../model/registry';
 import { loadTemplate, type RefinementTemplate } from '../refinement/template';
 import { type Db, now, openDb } from '../store/db';
@@ -18,11 +20,11 @@ export interface Project {
 
 export const STATE_DIR = '.aries';
 
-export function openProject(root: string, log: Logger, options: { dbPath?: string } = {}): Project {
-  const config = readProjectConfig(root);
+export function openProject(root: string, log: Logger, options: { dbPath?: string; settings?: EngineSettings } = {}): Project {
+  const config = options.settings ? applySettings(readProjectConfig(root), options.settings) : readProjectConfig(root);
   const stateDir = join(root, STATE_DIR);
   const template = loadTemplate(config.refinementTemplate ? projectPath(root, config.refinementTemplate) : undefined);
-  const db = openDb(options.dbPath ?? join(stateDir, 'aries.db'));
+  const db = openDb(options.dbPath ?? (options.settings?.databasePath ? projectPath(root, options.settings.databasePath) : join(stateDir, 'aries.db')));
   const project: Project = { root, config, db, stateDir, template, log };
   db.transaction(() => {
     const existing = db.prepare('SELECT id FROM projects LIMIT 1').get();

@@ -11,6 +11,7 @@ export interface RoundRow {
   policy_model_id: number;
   status: RoundStatus;
   config_json: string;
+  timings_json: string;
   error: string | null;
   created_at: string;
   updated_at: string;
@@ -53,4 +54,12 @@ export function listRounds(db: Db): RoundRow[] {
 
 export function setRoundStatus(db: Db, id: number, status: RoundStatus, error: string | null = null): void {
   db.prepare('UPDATE rounds SET status = ?, error = ?, updated_at = ? WHERE id = ?').run(status, error, now(), id);
+}
+
+/** Adds seconds to a phase's running total for the round (a retried phase adds up). */
+export function addPhaseTime(db: Db, id: number, phase: string, seconds: number): void {
+  const row = db.prepare('SELECT timings_json FROM rounds WHERE id = ?').get(id) as { timings_json: string } | undefined;
+  const timings = JSON.parse(row?.timings_json ?? '{}') as Record<string, number>;
+  timings[phase] = (timings[phase] ?? 0) + seconds;
+  db.prepare('UPDATE rounds SET timings_json = ? WHERE id = ?').run(JSON.stringify(timings), id);
 }

@@ -41,6 +41,7 @@ CREATE TABLE rounds (
   policy_model_id INTEGER NOT NULL REFERENCES models(id),
   status TEXT NOT NULL,                       -- collecting | collected | scored | selected | exported | training | trained | failed
   config_json TEXT NOT NULL,
+  timings_json TEXT NOT NULL DEFAULT '{}',   -- seconds spent per phase, summed over attempts
   error TEXT,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
