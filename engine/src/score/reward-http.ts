@@ -1,6 +1,6 @@
 import { EngineError, badInput } from '../errors';
 import type { ChatMessage, PromptInput } from '../generation/backend';
-import { runBounded } from '../generation/openai/concurrency';
+import { linkSignals, runBounded } from '../generation/openai/concurrency';
 import { HttpJsonClient, displayUrl, malformed } from '../generation/openai/http';
 import { type HttpOptions, baseUrl, httpSettings, modelName, positiveInt } from '../generation/openai/settings';
 import { type JsonObject, record } from '../generation/openai/wire';
@@ -124,26 +124,30 @@ export class HttpRewardScorer implements Scorer {
 
   async score(inputs: ScoreInput[], options: { signal?: AbortSignal } = {}): Promise<ScoreResult[]> {
     if (this.closing.signal.aborted) throw new EngineError('INTERNAL', `${WHO} (${this.source}) is closed`, 'create a new scorer');
-    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const link = linkSignals([options.signal, this.closing.signal]);
     const results = new Array<ScoreResult>(inputs.length);
     // Each request carries one conversation ('messages') or a batch of texts ('text').
     const groups: number[][] = [];
     const perRequest = this.input === 'messages' ? 1 : this.batchSize;
     for (let i = 0; i < inputs.length; i += perRequest) groups.push(Array.from({ length: Math.min(perRequest, inputs.length - i) }, (_, k) => i + k));
-    await runBounded(
-      groups.length,
-      this.maxConcurrency,
-      async (g, stop) => {
-        const group = groups[g];
-        const body = this.body(group.map((i) => inputs[i]));
-        const rows = await this.client.postJson(this.url, body, (json) => this.parse(json, group.length), AbortSignal.any([signal, stop]));
-        group.forEach((i, k) => {
-          results[i] = this.result(inputs[i], rows[k]);
-        });
-      },
-      signal,
-      ACTIVITY,
-    );
+    try {
+      await runBounded(
+        groups.length,
+        this.maxConcurrency,
+        async (g, signal) => {
+          const group = groups[g];
+          const body = this.body(group.map((i) => inputs[i]));
+          const rows = await this.client.postJson(this.url, body, (json) => this.parse(json, group.length), signal);
+          group.forEach((i, k) => {
+            results[i] = this.result(inputs[i], rows[k]);
+          });
+        },
+        link.signal,
+        ACTIVITY,
+      );
+    } finally {
+      link.dispose();
+    }
     return results;
   }
 

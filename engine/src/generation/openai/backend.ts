@@ -1,6 +1,6 @@
 import { EngineError, badInput } from '../../errors';
 import type { ChatMessage, FinishReason, GenerateOptions, GenerationBackend, GenerationRequest, GenerationResult, SamplingParams } from '../backend';
-import { runBounded } from './concurrency';
+import { linkSignals, runBounded } from './concurrency';
 import { HttpJsonClient, displayUrl } from './http';
 import { type HttpOptions, baseUrl, httpSettings, modelName, positiveInt } from './settings';
 import { type ApiMode, type JsonObject, parseCompletion, parseStreamChunk, requestBody } from './wire';
@@ -64,19 +64,23 @@ export class OpenAIBackend implements GenerationBackend {
   async generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
     if (this.closing.signal.aborted) throw new EngineError('INTERNAL', `${WHO} (${this.modelId}) is closed`, 'create a new backend');
     requests.forEach((r) => this.check(r));
-    const signal = options.signal ? AbortSignal.any([options.signal, this.closing.signal]) : this.closing.signal;
+    const link = linkSignals([options.signal, this.closing.signal]);
     const results = new Array<GenerationResult>(requests.length);
-    await runBounded(
-      requests.length,
-      this.maxConcurrency,
-      async (index, stop) => {
-        const result = await this.one(requests[index], AbortSignal.any([signal, stop]), options.onDelta);
-        results[index] = result;
-        options.onResult?.(result);
-      },
-      signal,
-      'generation',
-    );
+    try {
+      await runBounded(
+        requests.length,
+        this.maxConcurrency,
+        async (index, signal) => {
+          const result = await this.one(requests[index], signal, options.onDelta);
+          results[index] = result;
+          options.onResult?.(result);
+        },
+        link.signal,
+        'generation',
+      );
+    } finally {
+      link.dispose();
+    }
     return results;
   }
 
