@@ -9,10 +9,11 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr, enabled
   let phase = '';
   let started = 0;
   let lastDraw = 0;
+  let lastAt = 0;
   let last: ProgressEvent | null = null;
   const tty = stream.isTTY === true;
   const draw = (e: ProgressEvent, final: boolean): void => {
-    const elapsed = (performance.now() - started) / 1000;
+    const elapsed = ((final ? lastAt : performance.now()) - started) / 1000;
     const rate = elapsed > 0 ? e.done / elapsed : 0;
     const metrics = e.metrics ? Object.entries(e.metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join('  ') : '';
     const label = `${e.phase}${e.message ? ` (${e.message})` : ''}`;
@@ -40,6 +41,7 @@ export function progressBar(stream: NodeJS.WriteStream = process.stderr, enabled
     }
     last = e;
     const t = performance.now();
+    lastAt = t;
     if (t - lastDraw > 100 || e.done === e.total) {
       lastDraw = t;
       if (tty) draw(e, false);

@@ -40,6 +40,7 @@ export function importConfiguredPrompts(p: Project): ImportResult[] {
 }
 
 export async function generatePhase(p: Project, job: JobControl = {}): Promise<{ round: RoundRow; summary: CollectSummary }> {
+  importConfiguredPrompts(p);
   const round = openRound(p);
   const model = getModel(p.db, round.policy_model_id);
   const backend = await openBackend(p, model);

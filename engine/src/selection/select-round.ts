@@ -44,6 +44,7 @@ export function roundStepViews(db: Db, roundId: number): Map<number, StepView[]>
  */
 export function selectRound(db: Db, roundId: number, strategies: StrategyName[], cfg: SelectionConfig, job: JobControl = {}): SelectSummary {
   const views = roundStepViews(db, roundId);
+  job.progress?.({ phase: 'select', done: 0, total: views.size });
   const upsert = db.prepare(
     `INSERT INTO selections (trajectory_id, strategy, status, chosen_step_id, rejected_step_id, reason, margin, created_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)

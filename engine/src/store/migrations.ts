@@ -49,7 +49,7 @@ CREATE TABLE rounds (
 
 CREATE TABLE prompts (
   id TEXT PRIMARY KEY,                        -- the file's id, or 'sha256:<first 16 hex>' of the content
-  content_hash TEXT NOT NULL UNIQUE,
+  content_hash TEXT NOT NULL,               -- sha256 of prompt + reference: dedupes rows without an id
   prompt_json TEXT NOT NULL,                  -- a JSON string or a list of chat messages
   search_text TEXT NOT NULL,
   reference TEXT,
@@ -59,6 +59,7 @@ CREATE TABLE prompts (
   created_at TEXT NOT NULL
 );
 CREATE INDEX prompts_split ON prompts(split, seq);
+CREATE INDEX prompts_hash ON prompts(content_hash);
 
 CREATE TABLE evaluations (
   id INTEGER PRIMARY KEY,

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import type { RunReport } from '../src/round/run-loop';
+import { cli, sumsProject } from './support/sums-project';
+
+describe('aries run: the whole loop on a real model with the real trainer', () => {
+  const project = sumsProject();
+  after(() => project.root && rmSync(project.root, { recursive: true, force: true }));
+
+  it('trains a round, registers the model with lineage, and prints the table', { skip: project.skip }, () => {
+    const r = cli(['run', project.root, '--rounds', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /round\s+model\s+n\s+direct\s+refine@1\s+refine@2\s+pairs d\/r\s+train loss\s+margin\s+time/);
+    assert.match(r.stdout, /\n1\s+round-1\s+16\s/);
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    try {
+      const models = db.prepare('SELECT id, name, parent_model_id, trained_in_round_id, is_current, path FROM models ORDER BY id').all() as { id: number; name: string; parent_model_id: number | null; is_current: number; path: string }[];
+      assert.deepEqual(models.map((m) => [m.name, m.parent_model_id, m.is_current]), [['base', null, 0], ['round-1', models[0]?.id, 1]]);
+      const run = db.prepare('SELECT status, exit_code, log_path, command_json FROM training_runs').get() as { status: string; exit_code: number; log_path: string; command_json: string };
+      assert.equal(run.status, 'succeeded');
+      assert.match(readFileSync(run.log_path, 'utf8'), /"type": "done"/);
+      assert.ok(Array.isArray(JSON.parse(run.command_json)));
+      assert.ok((db.prepare('SELECT COUNT(*) AS n FROM training_metrics').get() as { n: number }).n >= 1);
+      const exp = db.prepare('SELECT path, sha256 FROM exports').get() as { path: string; sha256: string };
+      assert.equal(createHash('sha256').update(readFileSync(exp.path)).digest('hex'), exp.sha256);
+      assert.equal((db.prepare('SELECT COUNT(*) AS n FROM trajectories WHERE round_id IS NOT NULL').get() as { n: number }).n, 32);
+      assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+    } finally {
+      db.close();
+    }
+    // A rerun with the same target does no new work and prints the same table, as JSON too.
+    const again = cli(['run', project.root, '--rounds', '1', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    const report = JSON.parse(again.stdout) as RunReport;
+    assert.equal(report.rounds.length, 1);
+    assert.equal(report.rounds[0]?.evaluation?.n, 16);
+    assert.equal(report.rounds[0]?.evaluation?.refineAt.length, 2);
+  });
+
+  it('marks the round failed and keeps the model when the trainer fails, then a retry works', { skip: project.skip }, () => {
+    const config = JSON.parse(readFileSync(join(project.root, 'aries.json'), 'utf8')) as { training: { dpo: Record<string, unknown> } };
+    const good = { ...config.training.dpo };
+    config.training.dpo = { ...good, learning_rate: 1e30, max_grad_norm: 0, beta: 100, num_train_epochs: 20 };
+    writeFileSync(join(project.root, 'aries.json'), JSON.stringify(config));
+    const failed = cli(['run', project.root, '--rounds', '2']);
+    assert.equal(failed.code, 5, failed.stderr);
+    assert.match(failed.stderr, /training of round 2 failed: training failed: loss became/);
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    try {
+      assert.equal((db.prepare('SELECT status FROM rounds WHERE idx = 2').get() as { status: string }).status, 'failed');
+      assert.equal((db.prepare('SELECT name FROM models WHERE is_current = 1').get() as { name: string }).name, 'round-1');
+      const run = db.prepare("SELECT log_path FROM training_runs WHERE status = 'failed'").get() as { log_path: string };
+      assert.match(readFileSync(run.log_path, 'utf8'), /loss became/);
+    } finally {
+      db.close();
+    }
+    config.training.dpo = good;
+    writeFileSync(join(project.root, 'aries.json'), JSON.stringify(config));
+    const retry = cli(['run', project.root, '--rounds', '2']);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.match(retry.stdout, /\n2\s+round-2\s/);
+  });
+});
