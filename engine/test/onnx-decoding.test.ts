@@ -6,7 +6,7 @@ import { GREEDY } from '../src/generation/backend';
 import { Completion } from '../src/generation/onnx/completion';
 import { describeDecoderGraph } from '../src/generation/onnx/decoder-graph';
 import { readModelFolder } from '../src/generation/onnx/model-folder';
-import { argmax, nucleus, Rng, selectLargest, TokenSampler } from '../src/generation/onnx/sampling';
+import { argmax, largest, nucleus, Rng, TokenSampler } from '../src/generation/onnx/sampling';
 import { ModelTokenizer } from '../src/generation/onnx/tokenizer';
 import { tinyModel } from './support/tiny-model';
 
@@ -25,7 +25,7 @@ describe('sampling', () => {
     }
   });
 
-  test('selectLargest and nucleus agree with a full sort (ties included)', () => {
+  test('top-k (largest) and top-p (nucleus) agree with a full sort (ties included)', () => {
     const rng = new Rng(3);
     for (let trial = 0; trial < 200; trial++) {
       const n = 1 + Math.floor(rng.next() * 300);
@@ -33,9 +33,15 @@ describe('sampling', () => {
       const values = Float64Array.from({ length: n }, () => (trial % 2 ? Math.floor(rng.next() * 10) : rng.next()));
       const sorted = [...values].sort((a, b) => b - a);
       const k = 1 + Math.floor(rng.next() * n);
-      const order = Int32Array.from({ length: n }, (_, i) => i);
-      selectLargest(order, values, k, n);
-      assert.deepEqual([...order.subarray(0, k)].map((i) => values[i]!).sort((a, b) => b - a), sorted.slice(0, k), `top-${k} of ${n}`);
+      const ids = new Int32Array(n);
+      const floats = Float32Array.from(values);
+      largest(floats, k, ids, new Float32Array(k));
+      const top = [...ids.subarray(0, k)];
+      assert.deepEqual(top.map((i) => floats[i]!).sort((a, b) => b - a), [...floats].sort((a, b) => b - a).slice(0, k), `top-${k} of ${n}`);
+      const edge = Math.min(...top.map((i) => floats[i]!));
+      const tiedIds = [...floats.keys()].filter((i) => floats[i] === edge);
+      const keptTied = top.filter((i) => floats[i] === edge).sort((a, b) => a - b);
+      assert.deepEqual(keptTied, tiedIds.slice(0, keptTied.length), 'ties at the edge go to the lower ids');
 
       const total = sorted.reduce((a, b) => a + b, 0);
       const target = rng.next() * total;

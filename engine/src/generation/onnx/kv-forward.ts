@@ -20,6 +20,8 @@ export class KvForward {
   private logitsPositions = 1;
   private stepIds: BigInt64Array = new BigInt64Array(0);
   private stepPositions: BigInt64Array = new BigInt64Array(0);
+  /** Backs each step's attention mask (a view of its first rows × (past + 1) entries). */
+  private maskBuffer: BigInt64Array = new BigInt64Array(0);
   /** Width of the logits (config.json's vocab_size, which may exceed the tokenizer's). */
   vocabSize = 0;
 
@@ -65,7 +67,8 @@ export class KvForward {
       this.stepPositions = new BigInt64Array(rows);
     }
     const total = this.pastLength + 1;
-    const mask = new BigInt64Array(rows * total).fill(1n);
+    if (this.maskBuffer.length < rows * total) this.maskBuffer = new BigInt64Array(rows * (total + 64));
+    const mask = this.maskBuffer.subarray(0, rows * total).fill(1n);
     for (let r = 0; r < rows; r++) {
       this.stepIds[r] = BigInt(tokens[r]!);
       const pad = this.padding[r]!;

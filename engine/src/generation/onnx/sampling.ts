@@ -5,7 +5,7 @@ import type { SamplingParams } from '../backend';
  * order `transformers` applies them) and one draw from the request's own random stream. Each sampled
  * token consumes exactly one number from that stream, so a request's text depends only on its
  * prompt, parameters and seed — never on what else is in the batch. Everything is O(V) per token:
- * top-k and top-p use selection (quickselect partitions), not a sort of the vocabulary.
+ * top-k is one pass with a size-k heap, top-p uses quickselect partitions, neither sorts the vocabulary.
  */
 
 /** xoshiro128** seeded through splitmix32: small, fast, and the same on every platform. */
@@ -69,10 +69,17 @@ export function argmax(logits: Float32Array): number {
   return best;
 }
 
+/**
+ * Tokens whose weight is below e^-30 (≈ 1e-13) of the most likely one are never sampled: even
+ * 150k of them hold under 1e-8 of the mass, below the float32 noise of the logits themselves.
+ */
+const NEGLIGIBLE_LOG_WEIGHT = -30;
+
 /** Reusable scratch; one instance serves every sequence of a batch in turn. */
 export class TokenSampler {
   private weight = new Float64Array(0);
   private order = new Int32Array(0);
+  private heapValues = new Float32Array(0);
 
   /** The next token for `logits` (one sequence, length V). `rng` is only drawn from when sampling. */
   pick(logits: Float32Array, p: SamplingParams, rng: Rng): number {
@@ -83,25 +90,31 @@ export class TokenSampler {
       this.order = new Int32Array(v);
     }
     const { weight, order } = this;
-    for (let i = 0; i < v; i++) {
-      order[i] = i;
-      weight[i] = logits[i]! / p.temperature;
-    }
+    // Candidates in order[0, n). Temperature does not change the ranking, so top-k looks at raw logits.
     let n = v;
     if (p.topK > 0 && p.topK < v) {
-      selectLargest(order, weight, p.topK, v);
-      n = p.topK;
+      if (this.heapValues.length < p.topK) this.heapValues = new Float32Array(p.topK);
+      n = largest(logits, p.topK, order, this.heapValues);
+    } else {
+      for (let i = 0; i < v; i++) order[i] = i;
     }
-    // softmax numerators over the candidates, in place
     let max = -Infinity;
-    for (let i = 0; i < n; i++) max = Math.max(max, weight[order[i]!]!);
+    for (let i = 0; i < n; i++) max = Math.max(max, logits[order[i]!]!);
+    const inverseTemperature = 1 / p.temperature;
     let total = 0;
+    let kept = 0;
     for (let i = 0; i < n; i++) {
       const id = order[i]!;
-      const e = Math.exp(weight[id]! - max);
+      const x = (logits[id]! - max) * inverseTemperature;
+      // Math.exp costs ~20 ns: a 150k vocabulary would spend milliseconds per token on tokens too
+      // unlikely to matter; they are dropped from the candidates instead.
+      if (x < NEGLIGIBLE_LOG_WEIGHT) continue;
+      const e = Math.exp(x);
       weight[id] = e;
       total += e;
+      order[kept++] = id;
     }
+    n = kept;
     if (p.topP < 1) {
       n = nucleus(order, weight, n, p.topP * total);
       total = 0;
@@ -115,6 +128,53 @@ export class TokenSampler {
     }
     return order[n - 1]!; // rounding left u a hair above zero
   }
+}
+
+/**
+ * Ids of the k largest values into ids[0, k) (heap order), ties going to the lower id; returns k.
+ * One pass with a size-k min-heap: O(V) in practice, since few values beat the heap's minimum.
+ */
+export function largest(values: Float32Array, k: number, ids: Int32Array, heap: Float32Array): number {
+  // heap[i] / ids[i] form a min-heap; "smaller" = lower value, or the same value and a higher id.
+  for (let id = 0; id < k; id++) {
+    heap[id] = values[id]!;
+    ids[id] = id;
+    let i = id;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      // The newcomer has the highest id so far: on an equal value it is the smaller one.
+      if (heap[i]! > heap[parent]!) break;
+      swap(heap, ids, i, parent);
+      i = parent;
+    }
+  }
+  for (let id = k; id < values.length; id++) {
+    const x = values[id]!;
+    if (!(x > heap[0]!)) continue;
+    heap[0] = x;
+    ids[0] = id;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= k) break;
+      const r = l + 1;
+      let c = l;
+      if (r < k && (heap[r]! < heap[l]! || (heap[r] === heap[l] && ids[r]! > ids[l]!))) c = r;
+      if (!(heap[c]! < heap[i]! || (heap[c] === heap[i] && ids[c]! > ids[i]!))) break;
+      swap(heap, ids, i, c);
+      i = c;
+    }
+  }
+  return k;
+}
+
+function swap(heap: Float32Array, ids: Int32Array, a: number, b: number): void {
+  const h = heap[a]!;
+  heap[a] = heap[b]!;
+  heap[b] = h;
+  const i = ids[a]!;
+  ids[a] = ids[b]!;
+  ids[b] = i;
 }
 
 /**
@@ -146,18 +206,6 @@ function partition(order: Int32Array, value: Float64Array, lo: number, hi: numbe
     }
   }
   return [gt, lt];
-}
-
-/** Moves the k largest values' ids into order[0, k) (in no particular order). Expected O(n). */
-export function selectLargest(order: Int32Array, value: Float64Array, k: number, n: number): void {
-  let lo = 0;
-  let hi = n;
-  while (hi - lo > 1) {
-    const [gt, eq] = partition(order, value, lo, hi);
-    if (k < gt) hi = gt;
-    else if (k <= eq) return;
-    else lo = eq;
-  }
 }
 
 /**
