@@ -102,19 +102,21 @@ describe('OnnxBackend', { skip }, () => {
   });
 
   test('stop strings cut the text before the stop string, also when streamed', async () => {
-    const [full] = await backend.generate([req('full', 'repeat: cat dog sun', { maxNewTokens: 30 })]);
-    const text = full!.text;
-    assert.ok(text.length >= 6, `need a longer text to cut: ${JSON.stringify(text)}`);
-    const stop = text.slice(3, 6);
+    const outputs = await backend.generate(PROMPTS.map((p, i) => req(`f${i}`, p, { maxNewTokens: 30 })));
+    const longest = outputs.reduce((a, b) => (b.text.length > a.text.length ? b : a));
+    const prompt = PROMPTS[outputs.indexOf(longest)]!;
+    const text = longest.text;
+    assert.ok(text.length >= 4, `need a longer text to cut: ${JSON.stringify(text)}`);
+    const stop = text.slice(2, 4);
     const expected = text.slice(0, text.indexOf(stop));
     const deltas: string[] = [];
-    const [cut] = await backend.generate([req('cut', 'repeat: cat dog sun', { maxNewTokens: 30, stop: ['NEVER-THERE', stop] })], {
+    const [cut] = await backend.generate([req('cut', prompt, { maxNewTokens: 30, stop: ['NEVER-THERE', stop] })], {
       onDelta: (_key, d) => deltas.push(d),
     });
     assert.equal(cut!.text, expected);
     assert.equal(cut!.finishReason, 'stop');
     assert.equal(deltas.join(''), expected, 'streamed text never includes the stop string');
-    const [unmatched] = await backend.generate([req('u', 'repeat: cat dog sun', { maxNewTokens: 30, stop: ['NEVER-THERE'] })]);
+    const [unmatched] = await backend.generate([req('u', prompt, { maxNewTokens: 30, stop: ['NEVER-THERE'] })]);
     assert.equal(unmatched!.text, text);
   });
 
@@ -150,6 +152,13 @@ describe('OnnxBackend', { skip }, () => {
     await rejectsWithCode(backend.generate([req('ok', '1+1='), req('hot', '1+1=', { temperature: -1 })]), 'BAD_INPUT', /request "hot".*temperature/);
     await rejectsWithCode(backend.generate([req('p', '1+1=', { topP: 0 })]), 'BAD_INPUT', /topP/);
     await rejectsWithCode(backend.generate([req('k', '1+1=', { topK: 2.5 })]), 'BAD_INPUT', /topK/);
+  });
+
+  test('a prompt longer than the model’s positions is refused; a long one gets a shorter budget', async () => {
+    const positions = (JSON.parse(readFileSync(join(model.dir!, 'config.json'), 'utf8')) as { max_position_embeddings: number }).max_position_embeddings;
+    await rejectsWithCode(backend.generate([req('huge', 'y'.repeat(positions))]), 'BAD_INPUT', /request "huge": the prompt is \d+ tokens; .* takes at most \d+ \(max_position_embeddings\)/);
+    const [long] = await backend.generate([req('long', 'y'.repeat(positions - 20), { maxNewTokens: 500 })]);
+    assert.ok(long!.promptTokens + long!.completionTokens <= positions, JSON.stringify(long));
   });
 
   test('calls made at the same time run one after the other and both complete', async () => {

@@ -68,6 +68,11 @@ export class OnnxBackend implements GenerationBackend {
     const { session, graph } = await loadDecoderSession(folder, threads);
     const logger = options.logger ?? silentLogger;
     logger.debug(`onnx backend: ${folder.modelPath} (${graph.layers} layers, cache ${graph.pastDtype}, batch ${batchSize})`);
+    if (!graph.hasPositionIds && batchSize > 1) {
+      // The graph then numbers positions from the first (padding) column: shorter prompts in a batch
+      // see shifted positions and may not match what they give alone.
+      logger.warn(`${folder.modelPath}: the graph has no position_ids input; batched texts may differ from single ones (use batchSize 1 or re-export with position_ids)`);
+    }
     return new OnnxBackend(folder, session, graph, tokenizer, batchSize, logger);
   }
 

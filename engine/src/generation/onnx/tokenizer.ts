@@ -71,7 +71,9 @@ export class ModelTokenizer {
 
   decode(ids: readonly number[]): string {
     if (ids.length === 0) return ''; // @huggingface/tokenizers refuses an empty list
-    return this.tokenizer.decode(ids as number[], { skip_special_tokens: false });
+    // No clean-up of spaces before punctuation: the text must re-encode to what the model produced,
+    // and incremental decoding relies on a longer id list decoding to a longer string.
+    return this.tokenizer.decode(ids as number[], { skip_special_tokens: false, clean_up_tokenization_spaces: false });
   }
 }
 
