@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -65,9 +65,32 @@ function buildCached(): string {
   const rows = trainingRows();
   const root = join(tmpdir(), 'aries-test-models');
   const dir = join(root, `tiny-${cacheKey(rows)}`);
-  if (existsSync(join(dir, 'onnx/model.onnx'))) return dir;
   mkdirSync(root, { recursive: true });
-  // Built in a private folder and renamed into place, so parallel test files never see half a model.
+  // Test files run in parallel processes: one builds, the others wait for its result.
+  const lock = `${dir}.lock`;
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    if (existsSync(join(dir, 'onnx/model.onnx'))) return dir;
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${lock}: another test process has been building the test model for 10 minutes; remove the folder if no build is running`);
+      const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (age > 5 * 60_000) rmSync(lock, { recursive: true, force: true }); // left by a killed build
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
+    }
+  }
+  try {
+    if (!existsSync(join(dir, 'onnx/model.onnx'))) build(rows, root, dir);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+  return dir;
+}
+
+function build(rows: string, root: string, dir: string): void {
+  // Built in a private folder and renamed into place, so no reader ever sees half a model.
   const work = mkdtempSync(join(root, '.build-'));
   try {
     const env = { ...process.env, PYTHONPATH: TRAINER_DIR };
@@ -79,13 +102,9 @@ function buildCached(): string {
     const args = ['-m', 'aries_trainer', 'sft', '--model_name_or_path', tokDir, '--init_from_scratch', JSON.stringify(ARCH), '--dataset_path', join(work, 'rows.jsonl'), '--output_dir', out, ...SFT_FLAGS];
     const run = spawnSync(PYTHON, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
     if (run.status !== 0) throw new Error(`training the test model failed (exit ${run.status}):\n${run.stderr}\n${run.stdout.slice(-2000)}`);
-    try {
-      renameSync(out, dir);
-    } catch (err) {
-      if (!existsSync(join(dir, 'onnx/model.onnx'))) throw err; // another process won the race: fine
-    }
+    rmSync(dir, { recursive: true, force: true }); // an incomplete leftover
+    renameSync(out, dir);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  return dir;
 }
