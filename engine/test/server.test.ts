@@ -23,8 +23,12 @@ describe('the engine as a JSON-RPC server (what the extension drives)', () => {
     child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
-    connection.onNotification(ProgressNotification.type, (p) => progress.push(p));
-    connection.onNotification(StateChangedNotification.type, (s) => changed.push(...s.what));
+    connection.onNotification(ProgressNotification.type, (p) => {
+      progress.push(p);
+    });
+    connection.onNotification(StateChangedNotification.type, (s) => {
+      changed.push(...s.what);
+    });
     connection.onNotification('window/logMessage', () => undefined);
     connection.listen();
     await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
