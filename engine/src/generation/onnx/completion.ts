@@ -1,6 +1,6 @@
 /**
- * One sequence's generated text, built token by token: incremental detokenization (a few tokens
- * decoded per step, never the whole text), stop strings (text cut before the first one) and the
+ * One sequence's generated text, built token by token: incremental detokenization (a window of
+ * a few tokens decoded per step, never the whole text), stop strings (text cut before the first one) and the
  * streamable part (text that can no longer turn out to be the start of a stop string).
  */
 
@@ -8,18 +8,25 @@ export interface TokenDecoder {
   decode(ids: readonly number[]): string;
 }
 
-/** Prompt tokens decoded with the first generated ones, so decoders that drop a leading space
- * (SentencePiece "▁") or join bytes across tokens see the same context as a full decode. */
-const PROMPT_CONTEXT = 4;
+/**
+ * Tokens decoded together, so decoders that drop a leading space (SentencePiece "▁") or join bytes
+ * across tokens see the same context as a full decode: the window starts with up to CONTEXT tokens
+ * before the unread ones (prompt tokens at first) and slides forward once it holds WINDOW tokens.
+ * Each step then costs one decode of at most WINDOW tokens, whatever the length of the text.
+ */
+const CONTEXT = 4;
+const WINDOW = 16;
 
 export class Completion {
   /** Generated text so far, stop string excluded once found. */
   text = '';
   stopped = false;
   private readonly ids: number[];
-  private prefixOffset = 0;
-  private readonly readOffsetStart: number;
-  private readOffset: number;
+  private readonly firstGenerated: number;
+  /** ids[windowStart, readUpTo) decode to windowText; ids after readUpTo are not in `text` yet. */
+  private windowStart = 0;
+  private readUpTo: number;
+  private windowText: string;
   private streamed = 0;
   private readonly longestStop: number;
 
@@ -28,37 +35,43 @@ export class Completion {
     promptIds: readonly number[],
     private readonly stops: readonly string[],
   ) {
-    this.ids = promptIds.slice(Math.max(0, promptIds.length - PROMPT_CONTEXT));
-    this.readOffsetStart = this.ids.length;
-    this.readOffset = this.ids.length;
+    this.ids = promptIds.slice(Math.max(0, promptIds.length - CONTEXT));
+    this.firstGenerated = this.ids.length;
+    this.readUpTo = this.ids.length;
+    this.windowText = decoder.decode(this.ids);
     this.longestStop = stops.reduce((m, s) => Math.max(m, s.length), 0);
   }
 
   /** Adds a generated token; returns true when a stop string has now appeared. */
   push(id: number): boolean {
     this.ids.push(id);
-    const prefix = this.decoder.decode(this.ids.slice(this.prefixOffset, this.readOffset));
-    const full = this.decoder.decode(this.ids.slice(this.prefixOffset));
+    const full = this.decoder.decode(this.ids.slice(this.windowStart));
     // A token that ends in the middle of a UTF-8 character decodes to U+FFFD: wait for the rest.
-    if (full.length > prefix.length && !full.endsWith('\uFFFD')) {
-      this.append(full.slice(prefix.length));
-      this.prefixOffset = this.readOffset;
-      this.readOffset = this.ids.length;
-    }
+    if (full.length > this.windowText.length && !full.endsWith('\uFFFD')) this.read(full);
     return this.stopped;
   }
 
   /** At the end: whatever is still held back (a character cut off by max_new_tokens decodes as U+FFFD). */
   flush(): void {
-    if (this.stopped || this.readOffset === this.ids.length) return;
-    const prefix = this.decoder.decode(this.ids.slice(this.prefixOffset, this.readOffset));
-    const full = this.decoder.decode(this.ids.slice(this.prefixOffset));
-    if (full.length > prefix.length) this.append(full.slice(prefix.length));
-    this.readOffset = this.ids.length;
+    if (this.stopped || this.readUpTo === this.ids.length) return;
+    const full = this.decoder.decode(this.ids.slice(this.windowStart));
+    if (full.length > this.windowText.length) this.read(full);
+  }
+
+  /** `full` (the window up to the last id) extends windowText: the difference is new text. */
+  private read(full: string): void {
+    this.append(full.slice(this.windowText.length));
+    this.readUpTo = this.ids.length;
+    if (this.readUpTo - this.windowStart > WINDOW) {
+      this.windowStart = this.readUpTo - CONTEXT;
+      this.windowText = this.decoder.decode(this.ids.slice(this.windowStart, this.readUpTo));
+    } else {
+      this.windowText = full;
+    }
   }
 
   get generatedTokens(): number {
-    return this.ids.length - this.readOffsetStart;
+    return this.ids.length - this.firstGenerated;
   }
 
   /** Text not yet streamed that is safe to stream: at the end, everything; before, all but a possible stop-string start. */
