@@ -62,10 +62,7 @@ export async function decodeBatch(
   let steps = 0;
   if (rows.length > 0) {
     throwIfAborted(hooks.signal);
-    await forward.prefill(
-      rows.map((s) => s.item.promptIds),
-      tokenizer.padTokenId,
-    );
+    await forward.prefill(rows.map((s) => s.item.promptIds), tokenizer.padTokenId);
   }
   let tokens = new Int32Array(rows.length);
   while (rows.length > 0) {
