@@ -13,7 +13,12 @@ import { getRound } from '../round/rounds';
 import { now } from '../store/db';
 
 export interface ExportOptions {
-  /** Where to write; must be inside the project folder. Default .aries/exports/round-N/aries-dataset.jsonl */
+  /**
+   * Where to write; must be inside the project folder. Default .aries/exports/round-N/data/train.jsonl,
+   * with the manifest at .aries/exports/round-N/manifest.json, so the data folder holds only the data
+   * (`trl dpo --dataset_name .aries/exports/round-N/data` loads it as the train split).
+   * For another path the manifest is written beside it as <path>.manifest.json.
+   */
   path?: string;
   kinds?: PairKind[];
   format?: 'conversational' | 'string';
@@ -62,7 +67,8 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   const kinds = options.kinds ?? p.config.export.kinds;
   const format = options.format ?? p.config.export.format;
   const strategy = p.config.selection.strategy;
-  const path = safeExportPath(p.root, options.path ?? `${p.stateDir}/exports/round-${round.idx}/aries-dataset.jsonl`);
+  const defaultDir = `${p.stateDir}/exports/round-${round.idx}`;
+  const path = safeExportPath(p.root, options.path ?? `${defaultDir}/data/train.jsonl`);
   const policy = getModel(p.db, round.policy_model_id);
   const { pairs, skipped, overridden } = roundPairs(p.db, roundId, strategy);
   const counts: ExportCounts = { total: 0, direct: 0, refine: 0, pairs: pairs.length, skipped, overridden, byStrategy: {} };
@@ -97,7 +103,7 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   const body = lines.length ? `${lines.join('\n')}\n` : '';
   const sha256 = createHash('sha256').update(body).digest('hex');
   const config = { strategy, kinds, format, template: p.template.template, templatePath: p.template.path, policyModel: policy.name };
-  const manifestPath = resolve(dirname(path), 'manifest.json');
+  const manifestPath = options.path ? `${path}.manifest.json` : resolve(defaultDir, 'manifest.json');
   writeAtomic(path, body);
   const info = p.db
     .prepare('INSERT INTO exports (round_id, path, sha256, counts_json, config_json, created_at) VALUES (?, ?, ?, ?, ?, ?)')

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors';
 import { exportRound } from '../export/dataset';
@@ -22,9 +22,9 @@ export interface TrainResult {
   lastMetrics: TrainerLogLine | null;
 }
 
-/** Replaces {python} {trainer} {model} {dataset} {output_dir} {config} in each argument (no shell involved). */
+/** Replaces {python} {trainer} {model} {dataset} {dataset_dir} {output_dir} {config} in each argument (no shell involved). */
 export function expandCommand(template: string[], values: Record<string, string>): string[] {
-  return template.map((arg) => arg.replace(/\{(python|trainer|model|dataset|output_dir|config)\}/g, (_m, k: string) => values[k] ?? ''));
+  return template.map((arg) => arg.replace(/\{(python|trainer|model|dataset_dir|dataset|output_dir|config)\}/g, (_m, k: string) => values[k] ?? ''));
 }
 
 /** Marks runs whose process is gone (the engine was killed while training) as failed; their logs stay. */
@@ -80,7 +80,7 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   mkdirSync(runDir, { recursive: true });
   const trainerConfig = { model_name_or_path: base.path, dataset_path: exp.path, output_dir: outputDir, ...p.config.training.dpo };
   writeFileSync(configPath, `${JSON.stringify(trainerConfig, null, 2)}\n`);
-  const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, output_dir: outputDir, config: configPath };
+  const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, dataset_dir: dirname(exp.path), output_dir: outputDir, config: configPath };
   const command = expandCommand(custom ?? ['{python}', '-m', 'aries_trainer', 'dpo', '--config', '{config}'], values);
   p.db.prepare('UPDATE training_runs SET command_json = ?, config_json = ?, output_dir = ?, log_path = ? WHERE id = ?').run(JSON.stringify(command), JSON.stringify(trainerConfig), outputDir, logPath, runId);
   setRoundStatus(p.db, roundId, 'training');
