@@ -12,7 +12,8 @@ import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 export const TRAINER_DIR = join(REPO_ROOT, 'engine/trainer');
-export const PYTHON = '/usr/bin/python3';
+/** The Python with torch (scripts/test.sh's ARIES_PYTHON; Debian's python3-torch installs for /usr/bin/python3). */
+export const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
 const BUNDLED = join(REPO_ROOT, 'examples/arithmetic/model');
 
 export type ModelOrSkip = { dir: string; skip?: undefined } | { dir?: undefined; skip: string };
