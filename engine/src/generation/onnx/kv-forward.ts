@@ -11,7 +11,6 @@ import type { DecoderGraph } from './decoder-graph';
 export class KvForward {
   /** Time spent inside session.run, summed. */
   runMs = 0;
-  runs = 0;
   private past: Tensor[] = [];
   private pastLength = 0;
   /** Left padding of each row, in tokens. */
@@ -116,7 +115,6 @@ export class KvForward {
       throw new EngineError('BACKEND', `${this.graph.modelPath}: onnxruntime failed on a batch of ${rows} x ${width} tokens (past ${this.pastLength}): ${(err as Error).message}`);
     }
     this.runMs += performance.now() - started;
-    this.runs++;
 
     this.past = this.graph.presentOutputs.map((name) => out[name] as Tensor);
     this.pastLength = this.past[0]!.dims[2]!;
