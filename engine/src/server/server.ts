@@ -37,7 +37,7 @@ const CODE: Record<EngineError['code'], number> = {
 export class EngineServer {
   private project: Project | null = null;
   private settings: EngineSettings = {};
-  private job: { id: string; method: string } | null = null;
+  private job: { id: string; method: string; controller: AbortController; ended: Promise<void> } | null = null;
   private readonly log: Logger;
 
   constructor(private readonly connection: Connection) {
@@ -48,7 +48,7 @@ export class EngineServer {
   listen(): void {
     const c = this.connection;
     c.onInitialize(() => ({ capabilities: {}, serverInfo: { name: 'aries-engine', version: '0.1.0' } }));
-    c.onShutdown(() => this.close());
+    c.onShutdown(() => this.shutdown());
     c.onExit(() => process.exit(0));
     c.onNotification(UpdateSettingsNotification.type, ({ settings }) => {
       this.settings = settings;
@@ -159,8 +159,9 @@ export class EngineServer {
     return this.handle(async () => {
       const p = this.open();
       if (this.job) throw new ResponseError(ErrorCodes.Busy, `"${this.job.method}" is running (job ${this.job.id}); wait for it or cancel it first`);
-      this.job = { id: jobId, method };
       const controller = new AbortController();
+      let end = (): void => undefined;
+      this.job = { id: jobId, method, controller, ended: new Promise<void>((r) => (end = r)) };
       const sub = token.onCancellationRequested(() => controller.abort());
       try {
         return await work(p, {
@@ -170,6 +171,7 @@ export class EngineServer {
       } finally {
         sub.dispose();
         this.job = null;
+        end();
       }
     });
   }
@@ -179,6 +181,21 @@ export class EngineServer {
     const e = asEngineError(err);
     if (e.code === 'INTERNAL' && err instanceof Error) this.log.error(err.stack ?? err.message);
     return new ResponseError(CODE[e.code], e.message);
+  }
+
+  /**
+   * LSP shutdown (the extension stops or restarts the engine): a running job is cancelled like
+   * $/cancelRequest (a training child gets SIGTERM) and given a few seconds to stop at a batch
+   * boundary, so nothing outlives the engine and committed work stays.
+   */
+  private async shutdown(): Promise<void> {
+    const job = this.job;
+    if (job) {
+      this.log.info(`shutdown: cancelling "${job.method}" (job ${job.id})`);
+      job.controller.abort();
+      await Promise.race([job.ended, new Promise<void>((r) => setTimeout(r, 8000).unref())]);
+    }
+    this.close();
   }
 
   close(): void {

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { rmSync } from 'node:fs';
+import { after, describe, it } from 'node:test';
+import { createMessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver-protocol/node';
+import { ErrorCodes, GenerateRequest, OpenProjectRequest, ProgressNotification } from '../src/protocol/engine';
+import { CLI, sumsProject } from './support/sums-project';
+import { REPO_ROOT } from './support/tiny-model';
+
+describe('engine shutdown (the extension stops or restarts the engine)', () => {
+  const project = sumsProject({}, { train: 64, heldout: 4 });
+  after(() => {
+    if (!project.skip) rmSync(project.root, { recursive: true, force: true });
+  });
+
+  it('cancels the running job, answers shutdown and exits', { skip: project.skip, timeout: 120_000 }, async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+    connection.onNotification('window/logMessage', () => undefined);
+    const started = new Promise<void>((resolve) => connection.onNotification(ProgressNotification.type, (p) => p.phase === 'generate' && p.done > 0 && resolve()));
+    connection.listen();
+    try {
+      await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+      await connection.sendRequest(OpenProjectRequest.type, { root: project.root });
+      const job = connection.sendRequest(GenerateRequest.type, { jobId: 'g' });
+      const outcome = job.then(() => 'finished', (e: ResponseError<void>) => e.code);
+      await started;
+      const t0 = Date.now();
+      await connection.sendRequest('shutdown');
+      assert.equal(await outcome, ErrorCodes.Cancelled, 'the job stops before shutdown answers');
+      assert.ok(Date.now() - t0 < 8000, `shutdown took ${Date.now() - t0} ms`);
+      const exited = once(child, 'exit');
+      await connection.sendNotification('exit');
+      const [code] = await exited;
+      assert.equal(code, 0);
+    } finally {
+      connection.dispose();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
