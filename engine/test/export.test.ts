@@ -12,22 +12,7 @@ import { openRound, type RoundRow } from '../src/round/rounds';
 import { scoreSteps } from '../src/score/score-steps';
 import { VerifierScorer } from '../src/score/verifier';
 import { selectRound } from '../src/selection/select-round';
-import { createTrajectories, loadTrajectories, saveSteps } from '../src/trajectory/store';
-import { jsonl, tempProject } from './support/temp-project';
-
-const SAMPLING = { temperature: 0.8, topP: 1, topK: 0, maxNewTokens: 16, stop: [] };
-
-/** Writes trajectories as a backend would have produced them: answers per prompt, step by step. */
-function writeTrajectories(t: ReturnType<typeof tempProject>, round: RoundRow, answers: Record<string, string[]>): void {
-  createTrajectories(t.project.db, { kind: 'round', id: round.id }, Object.keys(answers), round.policy_model_id);
-  for (const traj of loadTrajectories(t.project.db, { kind: 'round', id: round.id }, true)) {
-    const texts = answers[traj.promptId] ?? [];
-    saveSteps(t.project.db, texts.map((text, idx) => ({
-      trajectoryId: traj.id, idx, text, promptTokens: 10, completionTokens: 5, finishReason: 'stop' as const, modelId: round.policy_model_id,
-      sampling: SAMPLING, seed: idx, durationMs: 1, completes: idx === texts.length - 1 ? ('max_steps' as const) : null,
-    })));
-  }
-}
+import { jsonl, tempProject, writeTrajectories } from './support/temp-project';
 
 describe('selection, overrides and export of a round', () => {
   let t: ReturnType<typeof tempProject>;

@@ -1,4 +1,5 @@
 import { badInput, EngineError } from '../errors';
+import { refreshOverrideFlag } from '../review/flags';
 import { type Db, now } from '../store/db';
 
 /**
@@ -62,10 +63,13 @@ export function addOverride(db: Db, input: OverrideInput): OverrideRow {
     selectionId = sel.id;
     [chosen, rejected] = input.action === 'swap' ? [sel.rejected_step_id, sel.chosen_step_id] : [sel.chosen_step_id, sel.rejected_step_id];
   }
-  const info = db
-    .prepare('INSERT INTO overrides (trajectory_id, curator, action, chosen_step_id, rejected_step_id, selection_id, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-    .run(input.trajectoryId, input.curator, input.action, chosen, rejected, selectionId, input.note ?? null, now());
-  return db.prepare('SELECT * FROM overrides WHERE id = ?').get(Number(info.lastInsertRowid)) as OverrideRow;
+  return db.transaction(() => {
+    const info = db
+      .prepare('INSERT INTO overrides (trajectory_id, curator, action, chosen_step_id, rejected_step_id, selection_id, note, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(input.trajectoryId, input.curator, input.action, chosen, rejected, selectionId, input.note ?? null, now());
+    refreshOverrideFlag(db, input.trajectoryId);
+    return db.prepare('SELECT * FROM overrides WHERE id = ?').get(Number(info.lastInsertRowid)) as OverrideRow;
+  })();
 }
 
 /** Undoes the curator's latest live override on the trajectory; returns it, or null if none. */
@@ -74,8 +78,12 @@ export function undoOverride(db: Db, trajectoryId: number, curator: string): Ove
     .prepare('SELECT * FROM overrides WHERE trajectory_id = ? AND curator = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1')
     .get(trajectoryId, curator) as OverrideRow | undefined;
   if (!row) return null;
-  db.prepare('UPDATE overrides SET undone_at = ? WHERE id = ?').run(now(), row.id);
-  return { ...row, undone_at: now() };
+  const at = now();
+  db.transaction(() => {
+    db.prepare('UPDATE overrides SET undone_at = ? WHERE id = ?').run(at, row.id);
+    refreshOverrideFlag(db, trajectoryId);
+  })();
+  return { ...row, undone_at: at };
 }
 
 export function latestOverride(db: Db, trajectoryId: number): OverrideRow | null {

@@ -1,6 +1,7 @@
 import type { SelectionConfig, StrategyName } from '../project/config';
 import type { JobControl } from '../progress';
 import { type Db, now } from '../store/db';
+import { refreshSelectionFlags } from '../review/flags';
 import { selectPair, type StepView } from './strategies';
 
 export interface SelectSummary {
@@ -68,6 +69,7 @@ export function selectRound(db: Db, roundId: number, strategies: StrategyName[],
       }
       summary.byStrategy[strategy] = counts;
     }
+    refreshSelectionFlags(db, roundId, cfg.strategy);
   })();
   job.progress?.({ phase: 'select', done: views.size, total: views.size });
   return summary;

@@ -187,4 +187,40 @@ CREATE TABLE training_metrics (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'review: per-trajectory flags and full-text search',
+    sql: `
+-- Denormalised review state, kept current by selection and override writes, so the review list
+-- can filter and count a million-step project from one index.
+ALTER TABLE trajectories ADD COLUMN auto_status TEXT;          -- the exported strategy's outcome: pair | skip
+ALTER TABLE trajectories ADD COLUMN margin REAL;               -- that strategy's margin
+ALTER TABLE trajectories ADD COLUMN disagreement INTEGER NOT NULL DEFAULT 0;  -- strategies picked differently
+ALTER TABLE trajectories ADD COLUMN override_action TEXT;      -- the live override's action, if any
+CREATE INDEX trajectories_review ON trajectories(round_id, override_action, auto_status, seq);
+CREATE INDEX trajectories_disagreement ON trajectories(round_id, disagreement, seq);
+
+CREATE VIRTUAL TABLE steps_fts USING fts5(text, content='steps', content_rowid='id');
+CREATE TRIGGER steps_fts_insert AFTER INSERT ON steps BEGIN
+  INSERT INTO steps_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER steps_fts_delete AFTER DELETE ON steps BEGIN
+  INSERT INTO steps_fts(steps_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER steps_fts_update AFTER UPDATE OF text ON steps BEGIN
+  INSERT INTO steps_fts(steps_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO steps_fts(rowid, text) VALUES (new.id, new.text);
+END;
+INSERT INTO steps_fts(rowid, text) SELECT id, text FROM steps;
+
+CREATE VIRTUAL TABLE prompts_fts USING fts5(search_text, content='prompts', content_rowid='rowid');
+CREATE TRIGGER prompts_fts_insert AFTER INSERT ON prompts BEGIN
+  INSERT INTO prompts_fts(rowid, search_text) VALUES (new.rowid, new.search_text);
+END;
+CREATE TRIGGER prompts_fts_delete AFTER DELETE ON prompts BEGIN
+  INSERT INTO prompts_fts(prompts_fts, rowid, search_text) VALUES ('delete', old.rowid, old.search_text);
+END;
+INSERT INTO prompts_fts(rowid, search_text) SELECT rowid, search_text FROM prompts;
+`,
+  },
 ];
