@@ -18,7 +18,11 @@ describe('engine shutdown (the extension stops or restarts the engine)', () => {
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
     connection.onNotification('window/logMessage', () => undefined);
-    const started = new Promise<void>((resolve) => connection.onNotification(ProgressNotification.type, (p) => p.phase === 'generate' && p.done > 0 && resolve()));
+    const started = new Promise<void>((resolve) =>
+      connection.onNotification(ProgressNotification.type, (p) => {
+        if (p.phase === 'generate' && p.done > 0) resolve();
+      }),
+    );
     connection.listen();
     try {
       await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
