@@ -15,6 +15,8 @@ import type { PromptInput } from '../generation/backend';
 import type { ImportResult } from '../prompt/import';
 import type { RunReport } from '../round/run-loop';
 import type { ProjectStats } from '../round/stats';
+import type { ExportEntry, TrainingRunEntry } from '../server/run-history';
+import type { TrajectoryGroups } from '../server/trajectory-groups';
 
 /** JSON-RPC error codes the engine uses (in the server-defined range). */
 export const ErrorCodes = {
@@ -136,6 +138,24 @@ export namespace ReportRequest {
 export namespace StatsRequest {
   export const method = 'aries/stats' as const;
   export const type = new RequestType<{ check?: boolean }, ProjectStats, void>(method);
+}
+
+export namespace TrajectoryGroupsRequest {
+  export const method = 'aries/trajectoryGroups' as const;
+  /** The Trajectories view: a round (default: the newest) grouped needs-review / auto-selected / overridden / skipped, `limit` items per group (default 50). */
+  export const type = new RequestType<{ round?: number; limit?: number }, TrajectoryGroups, void>(method);
+}
+
+export namespace ExportsRequest {
+  export const method = 'aries/exports' as const;
+  /** The Exports view: every export, newest first. */
+  export const type = new RequestType<Record<string, never>, ExportEntry[], void>(method);
+}
+
+export namespace TrainingRunsRequest {
+  export const method = 'aries/trainingRuns' as const;
+  /** The Training runs view: every run with its log path and last metrics, newest first. */
+  export const type = new RequestType<Record<string, never>, TrainingRunEntry[], void>(method);
 }
 
 export interface TryPromptParams extends JobParams {

@@ -9,14 +9,16 @@ import { closeProject, openProject, type Project } from '../project/project';
 import { importPrompts } from '../prompt/import';
 import {
   type EngineSettings, ErrorCodes, EvaluateRequest, ExportRequest, GenerateRequest, ImportPromptsRequest, InitProjectRequest, OpenProjectRequest,
-  ProgressNotification, type ProjectSummary, ReportRequest, RunRoundsRequest, ScoreRequest, SelectRequest, StateChangedNotification, StatsRequest,
-  TrainRequest, TryPromptRequest, UpdateSettingsNotification,
+  ExportsRequest, ProgressNotification, type ProjectSummary, ReportRequest, RunRoundsRequest, ScoreRequest, SelectRequest, StateChangedNotification, StatsRequest,
+  TrainingRunsRequest, TrainRequest, TrajectoryGroupsRequest, TryPromptRequest, UpdateSettingsNotification,
 } from '../protocol/engine';
 import { evaluatePhase, exportPhase, generatePhase, scorePhase, selectPhase, trainPhase } from '../round/phases';
 import { latestRound } from '../round/rounds';
 import { runReport, runRounds } from '../round/run-loop';
 import { projectStats } from '../round/stats';
 import { reapStaleRuns } from '../round/train';
+import { listExports, listTrainingRuns } from './run-history';
+import { trajectoryGroups } from './trajectory-groups';
 import { tryPrompt } from './try-prompt';
 
 const CODE: Record<EngineError['code'], number> = {
@@ -108,6 +110,9 @@ export class EngineServer {
     c.onRequest(TryPromptRequest.type, (params, token) => this.longJob(TryPromptRequest.method, params.jobId, token, (p, job) => tryPrompt(p, this.connection, params, job)));
     c.onRequest(ReportRequest.type, () => this.handle(() => runReport(this.open())));
     c.onRequest(StatsRequest.type, (params) => this.handle(() => projectStats(this.open(), params.check ?? false)));
+    c.onRequest(TrajectoryGroupsRequest.type, (params) => this.handle(() => trajectoryGroups(this.open().db, this.open().config.selection.strategy, params.round, params.limit)));
+    c.onRequest(ExportsRequest.type, () => this.handle(() => listExports(this.open().db)));
+    c.onRequest(TrainingRunsRequest.type, () => this.handle(() => listTrainingRuns(this.open().db)));
     c.listen();
   }
 

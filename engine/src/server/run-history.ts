@@ -1,0 +1,62 @@
+import type { ExportCounts } from '../export/dataset';
+import { type Db, parseJson } from '../store/db';
+
+/** The Exports and Training runs views: what the project has written and trained, newest first. */
+
+export interface ExportEntry {
+  id: number;
+  round: number;
+  path: string;
+  sha256: string;
+  counts: ExportCounts | null;
+  createdAt: string;
+}
+
+export interface TrainingRunEntry {
+  id: number;
+  round: number;
+  /** running | succeeded | failed | cancelled */
+  status: string;
+  logPath: string;
+  outputDir: string;
+  baseModel: string;
+  /** The model the run produced (succeeded runs only). */
+  model: string | null;
+  exitCode: number | null;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  /** The last logged step and its metrics (loss, rewards/margins, …), if any. */
+  steps: number;
+  lastMetrics: Record<string, number | null> | null;
+}
+
+export function listExports(db: Db): ExportEntry[] {
+  const rows = db
+    .prepare('SELECT e.id, r.idx AS round, e.path, e.sha256, e.counts_json, e.created_at FROM exports e JOIN rounds r ON r.id = e.round_id ORDER BY e.id DESC')
+    .all() as { id: number; round: number; path: string; sha256: string; counts_json: string; created_at: string }[];
+  return rows.map((e) => ({ id: e.id, round: e.round, path: e.path, sha256: e.sha256, counts: parseJson<ExportCounts>(e.counts_json, `export ${e.id} counts`), createdAt: e.created_at }));
+}
+
+export function listTrainingRuns(db: Db): TrainingRunEntry[] {
+  const rows = db
+    .prepare(
+      `SELECT t.id, r.idx AS round, t.status, t.log_path, t.output_dir, b.name AS base, m.name AS model, t.exit_code, t.error, t.started_at, t.finished_at,
+              (SELECT step FROM training_metrics WHERE run_id = t.id ORDER BY step DESC LIMIT 1) AS step,
+              (SELECT metrics_json FROM training_metrics WHERE run_id = t.id ORDER BY step DESC LIMIT 1) AS metrics_json
+       FROM training_runs t JOIN rounds r ON r.id = t.round_id JOIN models b ON b.id = t.base_model_id LEFT JOIN models m ON m.id = t.output_model_id
+       ORDER BY t.id DESC`,
+    )
+    .all() as {
+    id: number; round: number; status: string; log_path: string; output_dir: string; base: string; model: string | null; exit_code: number | null; error: string | null;
+    started_at: string; finished_at: string | null; step: number | null; metrics_json: string | null;
+  }[];
+  return rows.map((t) => {
+    const raw = parseJson<Record<string, unknown>>(t.metrics_json, `training run ${t.id} metrics`);
+    const lastMetrics = raw ? Object.fromEntries(Object.entries(raw).filter(([, v]) => typeof v === 'number' || v === null) as [string, number | null][]) : null;
+    return {
+      id: t.id, round: t.round, status: t.status, logPath: t.log_path, outputDir: t.output_dir, baseModel: t.base, model: t.model, exitCode: t.exit_code, error: t.error,
+      startedAt: t.started_at, finishedAt: t.finished_at, steps: t.step ?? 0, lastMetrics,
+    };
+  });
+}
