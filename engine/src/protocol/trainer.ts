@@ -36,7 +36,7 @@ export interface DatasetRow {
 
 export interface TrainerStartLine {
   type: 'start';
-  objective: 'dpo' | 'sft';
+  objective: 'dpo' | 'sft' | 'rm';
   rows: number;
   rows_by_kind: Record<string, number>;
   device: string;
@@ -44,7 +44,10 @@ export interface TrainerStartLine {
   total_steps: number;
 }
 
-/** TRL's metric names; values are null when not a number (NaN / inf). */
+/**
+ * TRL's metric names; values are null when not a number (NaN / inf). For `rm` the rewards/* values
+ * are the reward model's own outputs: r(x, y_w), r(x, y_l), their difference, share with r_w > r_l.
+ */
 export interface TrainerLogLine {
   type: 'log';
   step: number;

@@ -1,4 +1,4 @@
-"""`python -m aries_trainer sft|dpo|export [--field value ...] [--config file.json]`.
+"""`python -m aries_trainer sft|dpo|rm|export [--field value ...] [--config file.json]`.
 
 The flags are generated from the config dataclasses, so `--help` lists every field with its help.
 Exit codes: 0 done, 2 bad input (dataset, model folder, flags), 3 training failed (e.g. NaN loss),
@@ -15,7 +15,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import DPOConfig, ExportConfig, SFTConfig
+from .config import DPOConfig, ExportConfig, RMConfig, SFTConfig
 from .dataset import DatasetError
 from .policy import ModelError
 from .progress import emit, log
@@ -27,6 +27,7 @@ EXIT_TRAINING_FAILED = 3
 COMMANDS = {
     "sft": (SFTConfig, "Self-refinement SFT: NLL of the chosen / completion text given its prompt."),
     "dpo": (DPOConfig, "ARIES preference optimisation (DPO or IPO) on direct and refinement pairs."),
+    "rm": (RMConfig, "Train a tiny reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
     "export": (ExportConfig, "Export a tiny-model checkpoint to ONNX (optimum decoder-with-past layout)."),
 }
 
@@ -104,8 +105,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             _require(cfg, "model_name_or_path", "dataset_path", "output_dir")
             from .objectives import run_dpo, run_sft
+            from .reward_training import run_rm
 
-            (run_dpo if args.command == "dpo" else run_sft)(cfg)
+            {"dpo": run_dpo, "sft": run_sft, "rm": run_rm}[args.command](cfg)
         return 0
     except (DatasetError, ModelError, ValueError, FileNotFoundError) as exc:
         return _fail(str(exc), EXIT_BAD_INPUT)

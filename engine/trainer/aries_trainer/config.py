@@ -15,12 +15,13 @@ def opt(default, help: str, choices: Optional[tuple] = None):
 
 
 @dataclass
-class TrainConfig:
+class LoopConfig:
+    """What every training command shares: the data, the output folder and the optimisation loop."""
+
     model_name_or_path: str = opt("", "Folder of the model to start from: a tiny-model folder (config.json with aries_tiny) or any local Hugging Face causal LM.")
     dataset_path: str = opt("", "JSONL dataset: ARIES preference rows for `dpo`; prompt/completion or preference rows for `sft`.")
     output_dir: str = opt("", "Folder for the final checkpoint. Written to a temporary folder first and renamed when complete.")
     overwrite_output_dir: bool = opt(False, "Replace output_dir if it already exists (otherwise that is an error).")
-    backend: str = opt("auto", "Model implementation: `tiny` (built-in, no transformers needed), `hf` (transformers), or `auto` (tiny when config.json says aries_tiny).", ("auto", "tiny", "hf"))
     learning_rate: float = opt(5e-5, "Peak learning rate of AdamW.")
     lr_scheduler_type: str = opt("linear", "Learning-rate schedule after warmup.", ("linear", "constant", "cosine"))
     warmup_ratio: float = opt(0.0, "Fraction of optimizer steps spent warming the learning rate up from 0.")
@@ -35,6 +36,13 @@ class TrainConfig:
     logging_steps: int = opt(1, "Emit a JSON progress line every this many optimizer steps.")
     num_threads: int = opt(0, "CPU threads for PyTorch (0 = PyTorch's default).")
     device: str = opt("auto", "Where to train: `auto` (cuda when available), `cpu`, `cuda`.", ("auto", "cpu", "cuda"))
+
+
+@dataclass
+class TrainConfig(LoopConfig):
+    """Training the policy (`sft`, `dpo`)."""
+
+    backend: str = opt("auto", "Model implementation: `tiny` (built-in, no transformers needed), `hf` (transformers), or `auto` (tiny when config.json says aries_tiny).", ("auto", "tiny", "hf"))
     bf16: bool = opt(False, "Load Hugging Face models in bfloat16 (GPU).")
     export_onnx: bool = opt(True, "Tiny models: also write onnx/model.onnx into the checkpoint so the engine can generate with it.")
     refine_from_direct: bool = opt(False, "Also derive a refinement row refine(x, y_l) -> y_w from every direct row, with the shared refinement template.")
@@ -71,3 +79,19 @@ class ExportConfig:
     output_dir: str = opt("", "Where to write the export; default: onnx/ inside model_name_or_path.")
     opset: int = opt(14, "ONNX opset version.")
     check: bool = opt(True, "Run the export in onnxruntime-python if importable and compare logits with PyTorch.")
+
+
+@dataclass
+class RMConfig(LoopConfig):
+    """Training a tiny reward model (`rm`) with the Bradley-Terry loss on preference rows."""
+
+    model_name_or_path: str = opt("", "Tiny-model folder to start from: a policy checkpoint (its body initialises the reward model; lm_head is dropped and a new `score` head added), a tiny reward model (training goes on), or a folder of tokenizer files together with init_from_scratch.")
+    dataset_path: str = opt("", "JSONL of ARIES preference rows (prompt, chosen, rejected), e.g. written by `aries export`.")
+    output_dir: str = opt("", "Folder for the reward model (config.json, pytorch_model.bin, tokenizer files, onnx/model.onnx). Written to a temporary folder first and renamed when complete.")
+    learning_rate: float = opt(1e-4, "Peak learning rate of AdamW.")
+    max_length: int = opt(512, "Longest rendered conversation (prompt + response) in tokens; longer ones are cut from the left, keeping the end where the reward is read (counted in the log).")
+    init_from_scratch: str = opt("", "Start from a new tiny body with this JSON architecture (e.g. '{\"hidden_size\": 64}') and the tokenizer files in model_name_or_path.")
+    pair_kinds: str = opt("direct", "Rows to train on: `direct` (the scorer shows the reward model the original question x, as direct rows do), `both`, or `refine`.", ("direct", "both", "refine"))
+    center_rewards_coefficient: float = opt(0.0, "Weight of an extra mean((r_w + r_l)^2) term that keeps rewards centred on 0 (TRL's center_rewards_coefficient); 0 = off.")
+    export_onnx: bool = opt(True, "Also write onnx/model.onnx (input_ids, attention_mask -> logits [batch, 1]) for the engine's rm:onnx scorer.")
+    opset: int = opt(14, "ONNX opset version of the export.")

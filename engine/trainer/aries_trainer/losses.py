@@ -1,4 +1,4 @@
-"""Sequence log-probabilities and the preference / SFT losses.
+"""Sequence log-probabilities and the preference, SFT and reward-model losses.
 
 DPO(p; a, b) = -log sigmoid(beta * [(log pi(a|p) - log pi_ref(a|p)) - (log pi(b|p) - log pi_ref(b|p))])
 The ARIES objective is a weighted sum of such terms over direct rows (p = x) and refinement rows
@@ -82,3 +82,12 @@ def preference_loss(
 def nll_per_row(logps_sum: torch.Tensor, token_counts: torch.Tensor) -> torch.Tensor:
     """Per-token negative log-likelihood of each row's completion."""
     return -logps_sum / token_counts.clamp(min=1)
+
+
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor, center_coefficient: float = 0.0) -> torch.Tensor:
+    """Per-row reward-model loss -log sigmoid(r(x, y_w) - r(x, y_l)), plus TRL's optional
+    center_rewards term c * (r_w + r_l)^2 that keeps rewards near 0 (the loss ignores their offset)."""
+    losses = -F.logsigmoid(chosen - rejected)
+    if center_coefficient:
+        losses = losses + center_coefficient * (chosen + rejected) ** 2
+    return losses

@@ -205,7 +205,7 @@ def run_sft(cfg: SFTConfig) -> Path:
     started = time.perf_counter()
     device = setup_torch(cfg)
     loaded = read_rows(Path(cfg.dataset_path))
-    scratch = _parse_scratch(cfg.init_from_scratch)
+    scratch = parse_scratch(cfg.init_from_scratch)
     policy = load_policy(cfg.model_name_or_path, cfg.backend, cfg.bf16, cfg.use_peft, _lora(cfg), scratch)
     policy.module.to(device)
     enc = Encoder(policy, cfg.max_length)
@@ -257,7 +257,7 @@ def _lora(cfg: TrainConfig) -> dict:
     return {"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout, "target_modules": cfg.lora_target_modules}
 
 
-def _parse_scratch(text: str) -> Optional[dict]:
+def parse_scratch(text: str) -> Optional[dict]:
     if not text:
         return None
     try:

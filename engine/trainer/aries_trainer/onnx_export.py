@@ -1,10 +1,14 @@
-"""ONNX export of the tiny model in the Hugging Face / optimum decoder-with-past layout.
+"""ONNX exports of the tiny models in the layouts Hugging Face / optimum write.
 
-Inputs:  input_ids [B, T] int64, attention_mask [B, P+T] int64, position_ids [B, T] int64,
-         past_key_values.{i}.key / .value [B, H, P, D] float32 (P may be 0 on the first call)
-Outputs: logits [B, T, V], present.{i}.key / .value [B, H, P+T, D]
-This is what `optimum-cli export onnx --task text-generation-with-past` writes for Llama models,
-so the engine's onnx backend (and transformers.js) load it like any exported Hugging Face model.
+Policy (decoder-with-past, `export_onnx`):
+  Inputs:  input_ids [B, T] int64, attention_mask [B, P+T] int64, position_ids [B, T] int64,
+           past_key_values.{i}.key / .value [B, H, P, D] float32 (P may be 0 on the first call)
+  Outputs: logits [B, T, V], present.{i}.key / .value [B, H, P+T, D]
+  This is what `optimum-cli export onnx --task text-generation-with-past` writes for Llama models,
+  so the engine's onnx backend (and transformers.js) load it like any exported Hugging Face model.
+Reward model (sequence classification, `export_reward_onnx`):
+  Inputs:  input_ids [B, T] int64, attention_mask [B, T] int64
+  Outputs: logits [B, num_labels] (read at each row's last attended token)
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .reward_model import TinyLlamaForSequenceClassification
 from .tiny_model import TinyLlamaForCausalLM
 
 
@@ -58,14 +63,30 @@ def export_onnx(model: TinyLlamaForCausalLM, out_dir: Path, opset: int = 14) -> 
         axes[name] = {0: "batch_size", 2: "past_sequence_length"}
     for name in outputs[1:]:
         axes[name] = {0: "batch_size", 2: "total_sequence_length"}
+    return _write_graph(_DecoderWithPast(model), (input_ids, attention_mask, position_ids, *past), inputs, outputs, axes, out_dir, opset)
+
+
+def export_reward_onnx(model: TinyLlamaForSequenceClassification, out_dir: Path, opset: int = 14) -> Path:
+    """The reward model in optimum's sequence-classification layout (what `optimum-cli export onnx
+    --task text-classification` writes): input_ids [B, T] int64, attention_mask [B, T] int64 ->
+    logits [B, num_labels]. No position_ids input: the graph numbers attended tokens from the mask."""
+    model = model.eval()
+    input_ids = torch.randint(0, model.config.vocab_size, (2, 5))
+    attention_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.long)
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}, "attention_mask": {0: "batch_size", 1: "sequence_length"},
+            "logits": {0: "batch_size"}}
+    return _write_graph(model, (input_ids, attention_mask), ["input_ids", "attention_mask"], ["logits"], axes, out_dir, opset)
+
+
+def _write_graph(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], axes: dict, out_dir: Path, opset: int) -> Path:
+    """Writes out_dir/model.onnx (via a temporary folder, renamed into place when complete)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     os.chmod(tmp, 0o755)
     try:
         with torch.no_grad():
-            torch.onnx.export(_DecoderWithPast(model), (input_ids, attention_mask, position_ids, *past),
-                              str(tmp / "model.onnx"), input_names=inputs, output_names=outputs,
+            torch.onnx.export(module, args, str(tmp / "model.onnx"), input_names=inputs, output_names=outputs,
                               dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -4,7 +4,9 @@ stdout carries one JSON object per line and nothing else:
   {"type": "start", "total_steps", "rows", "rows_by_kind", "num_parameters", "device", "objective"}
   {"type": "log", "step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_second",
    DPO: "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies",
-        "logps/chosen", "logps/rejected", ["nll_loss"];   SFT: "mean_token_accuracy"}
+        "logps/chosen", "logps/rejected", ["nll_loss"];   SFT: "mean_token_accuracy";
+   RM:  "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"
+        (the reward model's own outputs r(x, y_w), r(x, y_l), their difference, share with r_w > r_l)}
   {"type": "done", "output_dir", "steps", "train_loss", "runtime_s"}
   {"type": "error", "message"}   (then a non-zero exit)
 Human-readable logs go to stderr.

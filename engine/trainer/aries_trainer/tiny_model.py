@@ -164,22 +164,6 @@ class LlamaBody(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.rotary_emb = RotaryEmbedding(cfg.head_dim, cfg.rope_theta)
 
-
-class TinyLlamaForCausalLM(nn.Module):
-    def __init__(self, cfg: TinyLlamaConfig) -> None:
-        super().__init__()
-        self.config = cfg
-        self.model = LlamaBody(cfg)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
-        if cfg.tie_word_embeddings:
-            self.lm_head.weight = self.model.embed_tokens.weight
-        self.apply(self._init_weights)
-
-    @staticmethod
-    def _init_weights(module: nn.Module) -> None:
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -187,7 +171,7 @@ class TinyLlamaForCausalLM(nn.Module):
         position_ids: Optional[torch.Tensor] = None,
         past_key_values: Optional[PastKeyValues] = None,
     ) -> tuple[torch.Tensor, PastKeyValues]:
-        """Returns logits [B, T, V] and the present key/values (past extended by this call).
+        """Returns the final (normed) hidden states [B, T, H] and the present key/values (past extended by this call).
 
         attention_mask covers past + current tokens ([B, past_len + T]); 1 = attend, 0 = padding.
         """
@@ -205,14 +189,45 @@ class TinyLlamaForCausalLM(nn.Module):
         zero = torch.zeros((), dtype=torch.float32, device=input_ids.device)
         bias = torch.where(allowed, zero, zero + MASKED_SCORE)  # [B, 1, T, S]
 
-        cos, sin = self.model.rotary_emb(position_ids)
-        x = self.model.embed_tokens(input_ids)
+        cos, sin = self.rotary_emb(position_ids)
+        x = self.embed_tokens(input_ids)
         presents: PastKeyValues = []
-        for i, layer in enumerate(self.model.layers):
+        for i, layer in enumerate(self.layers):
             past = None if past_key_values is None else past_key_values[i]
             x, present = layer(x, cos, sin, bias, past)
             presents.append(present)
-        return self.lm_head(self.model.norm(x)), presents
+        return self.norm(x), presents
+
+
+def init_weights(module: nn.Module) -> None:
+    """Hugging Face's Llama initialisation (normal, std = initializer_range 0.02)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+
+class TinyLlamaForCausalLM(nn.Module):
+    def __init__(self, cfg: TinyLlamaConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.model = LlamaBody(cfg)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if cfg.tie_word_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self.apply(init_weights)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: Optional[torch.Tensor] = None,
+        position_ids: Optional[torch.Tensor] = None,
+        past_key_values: Optional[PastKeyValues] = None,
+    ) -> tuple[torch.Tensor, PastKeyValues]:
+        """Returns logits [B, T, V] and the present key/values (past extended by this call).
+
+        attention_mask covers past + current tokens ([B, past_len + T]); 1 = attend, 0 = padding.
+        """
+        hidden, presents = self.model(input_ids, attention_mask, position_ids, past_key_values)
+        return self.lm_head(hidden), presents
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())

@@ -1,4 +1,4 @@
-"""The optimisation loop shared by SFT and DPO: batching, accumulation, schedule, logging, NaN guard."""
+"""The optimisation loop shared by SFT, DPO and the reward model: batching, accumulation, schedule, logging, NaN guard."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Callable, Sequence, TypeVar
 
 import torch
 
-from .config import TrainConfig
+from .config import LoopConfig
 from .progress import emit, log
 
 Example = TypeVar("Example")
@@ -21,7 +21,7 @@ class TrainingError(RuntimeError):
     """Training cannot go on (NaN loss, no rows...); nothing is written."""
 
 
-def setup_torch(cfg: TrainConfig) -> torch.device:
+def setup_torch(cfg: LoopConfig) -> torch.device:
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.num_threads > 0:
@@ -32,7 +32,7 @@ def setup_torch(cfg: TrainConfig) -> torch.device:
     return torch.device("cuda" if use_cuda else "cpu")
 
 
-def schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+def schedule(cfg: LoopConfig, total_steps: int) -> Callable[[int], float]:
     warmup = math.ceil(cfg.warmup_ratio * total_steps)
 
     def factor(step: int) -> float:
@@ -48,14 +48,14 @@ def schedule(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def total_steps_for(cfg: TrainConfig, rows: int) -> tuple[int, int]:
+def total_steps_for(cfg: LoopConfig, rows: int) -> tuple[int, int]:
     micro = math.ceil(rows / cfg.per_device_train_batch_size)
     per_epoch = max(1, math.ceil(micro / cfg.gradient_accumulation_steps))
     total = cfg.max_steps if cfg.max_steps > 0 else max(1, math.ceil(per_epoch * cfg.num_train_epochs))
     return total, per_epoch
 
 
-def optimize(module: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig, step_fn: StepFn) -> dict[str, float]:
+def optimize(module: torch.nn.Module, examples: Sequence[Example], cfg: LoopConfig, step_fn: StepFn) -> dict[str, float]:
     """Runs the loop; returns a summary (steps, mean train loss). Raises TrainingError on NaN/inf."""
     if not examples:
         raise TrainingError("no training rows left after filtering; check the dataset and pair_kinds")
