@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Every test: typecheck, the trainer (pytest), the engine (node:test). Run by `npm test` and CI.
+# Every test: typecheck, the trainer (pytest), the engine and the extension (node:test). Run by `npm test` and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
 
 echo "== typecheck" >&2
-npx --no-install tsc -p engine/tsconfig.json
+for project in engine extension webview; do
+  if [ -f "$project/tsconfig.json" ]; then npx --no-install tsc -p "$project/tsconfig.json"; fi
+done
 
 echo "== trainer (pytest, $PYTHON)" >&2
 "$PYTHON" -m pytest engine/trainer/tests -q -p no:cacheprovider
 
 echo "== engine (node:test)" >&2
 node --import tsx --test --test-reporter=spec engine/test/*.test.ts
+
+echo "== extension (node:test)" >&2
+node --import tsx --test --test-reporter=spec extension/test/*.test.ts
