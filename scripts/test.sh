@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: typecheck, the trainer (pytest), the engine and the extension (node:test). Run by `npm test` and CI.
+# Every test: typecheck, the trainer (pytest), the engine and the extension (node:test), then the
+# extension end to end in a real VS Code (scripts/test-e2e.sh). Run by `npm test` and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
@@ -17,3 +18,6 @@ node --import tsx --test --test-reporter=spec engine/test/*.test.ts
 
 echo "== extension (node:test)" >&2
 node --import tsx --test --test-reporter=spec extension/test/*.test.ts
+
+echo "== extension end to end (code-server + chromium)" >&2
+bash scripts/test-e2e.sh

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { type CodeServer, installExtension, pickQuickItem, runCommand, sleep, startCodeServer, toasts, userSettings, waitForToast } from './workbench';
+
+/**
+ * End to end in a real VS Code: the packaged VSIX installed into code-server, driven from the
+ * command palette in Chromium. Initialize Project (the bundled arithmetic demo), shrink the
+ * project so a round takes a couple of minutes, Run Full Round, watch the progress notification
+ * finish, see the round in the Rounds view, check the SQLite file. Screenshots go to
+ * test-artifacts/e2e/. Needs: ARIES_CODE_SERVER (scripts/install-code-server.sh prints it),
+ * ARIES_VSIX (scripts/package-vsix.mjs), /usr/bin/chromium. scripts/test-e2e.sh sets them up.
+ */
+const REPO = resolve(__dirname, '../../..');
+const ARTIFACTS = join(REPO, 'test-artifacts', 'e2e');
+const CODE_SERVER = process.env.ARIES_CODE_SERVER ?? '';
+const VSIX = process.env.ARIES_VSIX ?? '';
+const CHROMIUM = process.env.ARIES_CHROMIUM ?? '/usr/bin/chromium';
+const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
+const BUNDLED_DEMO = ['model/onnx/model.onnx', 'aries.json', 'prompts'].every((f) => existsSync(join(REPO, 'examples/arithmetic', f)));
+
+const missing = [
+  !existsSync(CODE_SERVER) && `ARIES_CODE_SERVER (${CODE_SERVER || 'unset'}): run scripts/install-code-server.sh`,
+  !existsSync(VSIX) && `ARIES_VSIX (${VSIX || 'unset'}): run npm run package`,
+  !existsSync(CHROMIUM) && `${CHROMIUM}: apt-get install chromium`,
+].filter(Boolean);
+const skip = missing.length ? `needs ${missing.join('; ')}` : undefined;
+
+/** The project made small: 16 training prompts, 8 held-out, K=2 (a setting), short answers (a setting), one short epoch. */
+function shrink(config: Record<string, unknown>): Record<string, unknown> {
+  const obj = (k: string): Record<string, unknown> => (config[k] && typeof config[k] === 'object' ? (config[k] as Record<string, unknown>) : {});
+  return {
+    ...config,
+    generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16 },
+    evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 16 },
+    training: { ...obj('training'), python: PYTHON, dpo: { ...(obj('training').dpo as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 } },
+  };
+}
+
+describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
+  let tmp = '';
+  let server: CodeServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
+  let shot = 0;
+  const started = Date.now();
+  const screenshot = async (name: string): Promise<void> => {
+    if (!page) return;
+    const file = join(ARTIFACTS, `${String(++shot).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path: file }).catch((e: unknown) => console.error(`screenshot ${file}: ${String(e)}`));
+  };
+  const step = (what: string): void => console.error(`[e2e ${((Date.now() - started) / 1000).toFixed(0)}s] ${what}`);
+
+  before(async () => {
+    rmSync(ARTIFACTS, { recursive: true, force: true });
+    mkdirSync(ARTIFACTS, { recursive: true });
+    tmp = mkdtempSync(join(tmpdir(), 'aries-e2e-'));
+    const workspace = join(tmp, 'workspace');
+    mkdirSync(workspace);
+    const dirs = {
+      userData: join(tmp, 'user-data'),
+      extensions: join(tmp, 'extensions'),
+      // code-server writes its config under XDG_CONFIG_HOME: keep it in the test's folder.
+      env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'config'), XDG_DATA_HOME: join(tmp, 'data') },
+    };
+    userSettings(dirs.userData, {
+      'security.workspace.trust.enabled': false,
+      'workbench.startupEditor': 'none',
+      'workbench.tips.enabled': false,
+      'workbench.welcomePage.walkthroughs.openOnInstall': false,
+      'telemetry.telemetryLevel': 'off',
+      'extensions.autoUpdate': false,
+      'extensions.autoCheckUpdates': false,
+      'update.mode': 'none',
+      'window.restoreWindows': 'none',
+      // Settings the extension sends to the engine: K=2 refinements, short answers.
+      'aries.refinementSteps': 2,
+      'aries.sampling.maxNewTokens': 16,
+    });
+    if (!BUNDLED_DEMO) {
+      // Until examples/arithmetic/model is built: the project is written here from the engine tests' tiny model.
+      step('no bundled demo model: writing the project from the engine tests\' tiny model');
+      const model = execFileSync(process.execPath, ['--import', 'tsx', '-e', "const m = require('./engine/test/support/tiny-model.ts').tinyModel({ needsPyTorchWeights: true }); if (m.skip) { console.error(m.skip); process.exit(3); } process.stdout.write(m.dir);"], { cwd: REPO, encoding: 'utf8', timeout: 600_000 });
+      cpSync(model, join(workspace, 'model'), { recursive: true });
+      const rows = (n: number, p: string) => Array.from({ length: n }, (_, i) => JSON.stringify({ id: `${p}${i}`, prompt: `${(i * 7) % 20}+${(i * 3) % 20}=`, answer: ((i * 7) % 20) + ((i * 3) % 20) })).join('\n') + '\n';
+      mkdirSync(join(workspace, 'prompts'));
+      writeFileSync(join(workspace, 'prompts/train.jsonl'), rows(32, 't'));
+      writeFileSync(join(workspace, 'prompts/heldout.jsonl'), rows(8, 'h'));
+      writeFileSync(join(workspace, 'aries.json'), JSON.stringify(shrink({ name: 'e2e', model: 'model', prompts: { train: ['prompts/train.jsonl'], heldout: ['prompts/heldout.jsonl'] } }), null, 2));
+    }
+    step(`installing ${VSIX}`);
+    installExtension(CODE_SERVER, dirs, VSIX);
+    server = await startCodeServer(CODE_SERVER, dirs, workspace);
+    step(`code-server at ${server.url}`);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = await browser.newPage({ viewport: { width: 1500, height: 900 } });
+    await page.goto(`${server.url}/?folder=${encodeURIComponent(workspace)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await page.locator('.statusbar').waitFor({ timeout: 30_000 });
+    await sleep(3000); // the workbench restores its layout and activates extensions
+    await screenshot('workbench');
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => undefined);
+    await server?.stop();
+    if (server) {
+      // Nothing of ours may outlive the test: no engine (dist/aries.js serve) from this run's extension folder.
+      const left = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(tmp) && !l.includes('ps -eo'));
+      if (left.length) console.error(`e2e: processes still running after stop:\n${left.join('\n')}`);
+      assert.deepEqual(left, [], 'every process stops with code-server');
+    }
+    if (tmp && !process.env.ARIES_E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
+    else if (tmp) console.error(`e2e: kept ${tmp}`);
+  });
+
+  it('initializes the demo, runs a full round from the palette and shows it in the Rounds view', { timeout: 15 * 60_000 }, async () => {
+    const p = page!;
+    const workspace = join(tmp, 'workspace');
+    const dbPath = join(workspace, '.aries', 'aries.db');
+    try {
+      if (BUNDLED_DEMO) {
+        step('ARIES: Initialize Project');
+        await runCommand(p, 'ARIES: Initialize Project');
+        await pickQuickItem(p, 'Arithmetic demo');
+        await waitForToast(p, /project initialized in .* from the arithmetic demo/, 120_000);
+        await screenshot('initialized');
+        // Smaller than the demo, so the round takes a couple of minutes: the extension sees the edit and reopens the project.
+        const file = join(workspace, 'aries.json');
+        writeFileSync(file, JSON.stringify(shrink(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), null, 2));
+        const deadline = Date.now() + 60_000;
+        for (;;) {
+          const cfg = existsSync(dbPath) ? readConfig(dbPath) : null;
+          if (cfg?.generation.promptsPerRound === 16) break;
+          if (Date.now() > deadline) throw new Error('the engine did not reopen the project after aries.json changed');
+          await sleep(500);
+        }
+      }
+
+      step('ARIES: Run Full Round');
+      await runCommand(p, 'ARIES: Run Full Round');
+      await waitForToast(p, /Run Full Round/, 60_000);
+      await screenshot('round-started');
+      // Watch the notification's live counts until training shows its loss.
+      const seen = new Set<string>();
+      const deadline = Date.now() + 10 * 60_000;
+      let done = '';
+      let trainingShot = false;
+      while (!done) {
+        const texts = await toasts(p);
+        for (const t of texts) if (/Generating|Scoring|Selecting|Training|Evaluating/.test(t)) seen.add(/(Generating|Scoring|Selecting|Training|Evaluating)/.exec(t)![1]!);
+        if (!trainingShot && texts.some((t) => /Training .*loss/.test(t))) {
+          trainingShot = true;
+          await screenshot('training-progress');
+        }
+        done = texts.find((t) => /Round 1 trained/.test(t)) ?? '';
+        const bad = texts.find((t) => /ARIES: .*(failed|stopped|could not)/.test(t));
+        if (bad) throw new Error(`the round failed: ${bad}`);
+        if (Date.now() > deadline) throw new Error(`the round did not finish in 10 minutes; on screen: ${JSON.stringify(texts)}`);
+        if (!done) await sleep(500);
+      }
+      step(`finished: ${done.replace(/\s+/g, ' ')}`);
+      assert.match(done, /Held-out: direct [\d.]+%, refine@\d+ [\d.]+% → direct [\d.]+%, refine@\d+ [\d.]+%/);
+      for (const phase of ['Generating', 'Training']) assert.ok(seen.has(phase), `the notification showed ${[...seen].join(', ')}`);
+      await screenshot('round-finished');
+
+      step('Rounds view');
+      await p.locator('.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]').first().click();
+      const round = p.locator('.pane[aria-label^="Rounds"] .monaco-list-row, [id="workbench.view.extension.aries"] .monaco-list-row', { hasText: 'Round 1' }).first();
+      await round.waitFor({ state: 'visible', timeout: 60_000 });
+      await p.locator('.monaco-list-row', { hasText: 'Held-out' }).first().waitFor({ state: 'visible', timeout: 10_000 });
+      await screenshot('rounds-view');
+      const rows = await p.locator('[id="workbench.view.extension.aries"] .monaco-list-row').allInnerTexts();
+      step(`views: ${rows.map((r) => r.replace(/\s+/g, ' ')).join(' | ')}`);
+      assert.ok(rows.some((r) => /Round 1/.test(r) && /loss/.test(r)), rows.join('\n'));
+      assert.ok(rows.some((r) => /Model/.test(r) && /round-1 ← base \(current\)/.test(r.replace(/\s+/g, ' '))), rows.join('\n'));
+
+      step('SQLite');
+      const db = new Database(dbPath, { readonly: true });
+      try {
+        const rounds = db.prepare('SELECT idx, status FROM rounds').all();
+        assert.deepEqual(rounds, [{ idx: 1, status: 'trained' }]);
+        const models = db.prepare('SELECT name, is_current FROM models ORDER BY id').all();
+        assert.deepEqual(models, [{ name: 'base', is_current: 0 }, { name: 'round-1', is_current: 1 }]);
+        const trajectories = (db.prepare('SELECT COUNT(*) AS n FROM trajectories WHERE round_id IS NOT NULL').get() as { n: number }).n;
+        assert.equal(trajectories, 16);
+        const maxSteps = (db.prepare('SELECT MAX(s.idx) AS k FROM steps s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.round_id IS NOT NULL').get() as { k: number }).k;
+        assert.ok(maxSteps <= 2, `K=2 from the setting: at most steps 0..2, got ${maxSteps}`);
+        assert.deepEqual(db.prepare('SELECT status FROM training_runs').all(), [{ status: 'succeeded' }]);
+        assert.equal((db.prepare("SELECT COUNT(*) AS n FROM evaluations WHERE status = 'complete'").get() as { n: number }).n, 2);
+        assert.equal(db.pragma('integrity_check', { simple: true }), 'ok');
+      } finally {
+        db.close();
+      }
+      step(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; screenshots: ${readdirSync(ARTIFACTS).join(', ')}`);
+    } catch (err) {
+      await screenshot('failure');
+      if (server) console.error(`code-server output (tail):\n${server.output().slice(-4000)}`);
+      throw err;
+    }
+  });
+});
+
+function readConfig(dbPath: string): { generation: { promptsPerRound: number } } | null {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT config_json FROM projects LIMIT 1').get() as { config_json: string } | undefined;
+    return row ? (JSON.parse(row.config_json) as { generation: { promptsPerRound: number } }) : null;
+  } finally {
+    db.close();
+  }
+}
