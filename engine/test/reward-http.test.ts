@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { EngineError } from '../src/errors';
-import { HttpRewardScorer, type HttpRewardScorerOptions, renderScoreText } from '../src/score/reward-http';
+import { HttpRewardScorer, type HttpRewardScorerOptions } from '../src/score/reward-http';
+import { renderScoreText } from '../src/score/score-text';
 import type { ScoreInput } from '../src/score/scorer';
 import { type LoopbackServer, chatAsText, loopbackLogit, startLoopbackServer } from './support/loopback-openai-server';
 

@@ -1,10 +1,10 @@
 import { EngineError, badInput } from '../errors';
-import type { ChatMessage, PromptInput } from '../generation/backend';
 import { linkSignals, runBounded } from '../generation/openai/concurrency';
 import { HttpJsonClient, displayUrl, malformed } from '../generation/openai/http';
 import { type HttpOptions, baseUrl, httpSettings, modelName, positiveInt } from '../generation/openai/settings';
 import { type JsonObject, record } from '../generation/openai/wire';
 import type { ScoreInput, ScoreResult, Scorer } from './scorer';
+import { renderScoreText, scoreConversation } from './score-text';
 
 /**
  * A reward model served over HTTP by vLLM (`vllm serve <model>` for a *ForSequenceClassification
@@ -19,8 +19,8 @@ import type { ScoreInput, ScoreResult, Scorer } from './scorer';
  * `prompt + {role: 'assistant', content: response}` (a string prompt is one user message), so
  * the server applies the model's own chat template — what chat reward models were trained on.
  * vLLM takes one conversation per request; requests run `maxConcurrency` at a time.
- * 'text': steps are rendered with `renderScoreText` and sent `batchSize` texts per request, for
- * classifiers without a chat template.
+ * 'text': steps are rendered with `renderScoreText` (score-text.ts) and sent `batchSize` texts per
+ * request, for classifiers without a chat template.
  *
  * The value: by default the scorer sends `use_activation: false`, so vLLM returns the classifier
  * head's raw output: value = the raw logit of column `label`. With `activation: true` the server's
@@ -60,22 +60,6 @@ export interface HttpRewardScorerOptions extends HttpOptions {
 
 const WHO = 'reward model (http)';
 const ACTIVITY = 'reward-model scoring';
-
-/**
- * The text a step becomes in 'text' mode: every message as `role: content`, blank lines between,
- * the response last as `assistant: response`. A string prompt is one user message:
- * "user: What is 2+2?\n\nassistant: 4".
- */
-export function renderScoreText(prompt: PromptInput, response: string): string {
-  return conversation(prompt, response)
-    .map((m) => `${m.role}: ${m.content}`)
-    .join('\n\n');
-}
-
-function conversation(prompt: PromptInput, response: string): ChatMessage[] {
-  const messages: ChatMessage[] = typeof prompt === 'string' ? [{ role: 'user', content: prompt }] : prompt;
-  return [...messages, { role: 'assistant', content: response }];
-}
 
 /** One text's output: the numbers a column is picked from, and what to store. */
 interface Row {
@@ -159,7 +143,7 @@ export class HttpRewardScorer implements Scorer {
     const body: JsonObject = { ...this.extraBody, model: this.model };
     if (this.input === 'messages') {
       const [only] = group;
-      body.messages = conversation(only.prompt, only.response).map((m): JsonObject => ({ role: m.role, content: m.content }));
+      body.messages = scoreConversation(only.prompt, only.response).map((m): JsonObject => ({ role: m.role, content: m.content }));
     } else {
       body.input = group.map((s) => renderScoreText(s.prompt, s.response));
     }

@@ -1,6 +1,7 @@
-import { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { badInput } from '../../errors';
 import type { DecoderShape, ModelFolder } from './model-folder';
+import { openCpuSession } from './session';
 
 /**
  * What the ONNX graph takes and gives, checked against config.json once when the model loads, so a
@@ -102,20 +103,7 @@ function checkCacheDims(meta: InferenceSession.ValueMetadata, shape: DecoderShap
 
 /** Loads the folder's graph on the CPU and checks its inputs and outputs against config.json. */
 export async function loadDecoderSession(folder: ModelFolder, intraOpNumThreads?: number): Promise<{ session: InferenceSession; graph: DecoderGraph }> {
-  let session: InferenceSession;
-  try {
-    session = await InferenceSession.create(folder.modelPath, {
-      executionProviders: ['cpu'],
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-      ...(intraOpNumThreads ? { intraOpNumThreads } : {}),
-      // Idle worker threads sleep instead of spinning: the engine shares the machine with the editor
-      // and the trainer, and on a busy 2-core machine spinning made 2 threads 2x slower than 1.
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
-  } catch (err) {
-    throw badInput(`${folder.modelPath}: onnxruntime cannot load the graph (${(err as Error).message})`, 'check the export finished (and any .onnx_data file sits next to it)');
-  }
+  const session = await openCpuSession(folder.modelPath, intraOpNumThreads);
   try {
     return { session, graph: describeDecoderGraph(session.inputMetadata, session.outputMetadata, folder.shape, folder.modelPath, folder.configPath) };
   } catch (err) {

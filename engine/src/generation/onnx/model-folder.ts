@@ -25,6 +25,8 @@ export interface ModelFolder {
   dir: string;
   modelPath: string;
   configPath: string;
+  /** config.json as it is (e.g. num_labels, architectures for a reward model). */
+  config: JsonObject;
   shape: DecoderShape;
   tokenizerJson: JsonObject;
   tokenizerConfig: JsonObject;
@@ -40,13 +42,14 @@ export const MODEL_FILES = ['onnx/model.onnx', 'model.onnx', 'onnx/decoder_model
 
 const FIX_HINT = 'export the model with `python -m aries_trainer export` (tiny models) or `optimum-cli export onnx --task text-generation-with-past`';
 
-export function readModelFolder(dirInput: string): ModelFolder {
+/** exportHint: what to do when the folder has no graph (the decoder export by default). */
+export function readModelFolder(dirInput: string, exportHint = FIX_HINT): ModelFolder {
   const dir = resolve(dirInput);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw badInput(`${dir}: the model folder does not exist`, 'set the model folder to a folder holding config.json, tokenizer.json and onnx/model.onnx');
   }
   const modelFile = MODEL_FILES.find((f) => existsSync(join(dir, f)));
-  if (!modelFile) throw badInput(`${join(dir, 'onnx/model.onnx')}: missing; the folder has no ONNX graph (also looked for model.onnx)`, FIX_HINT);
+  if (!modelFile) throw badInput(`${join(dir, 'onnx/model.onnx')}: missing; the folder has no ONNX graph (also looked for model.onnx)`, exportHint);
 
   const configPath = join(dir, 'config.json');
   const config = readJsonObject(configPath, 'the model folder needs the config.json that was exported with the model');
@@ -61,6 +64,7 @@ export function readModelFolder(dirInput: string): ModelFolder {
     dir,
     modelPath: join(dir, modelFile),
     configPath,
+    config,
     shape: decoderShape(config, configPath),
     tokenizerJson,
     tokenizerConfig,
