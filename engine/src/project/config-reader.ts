@@ -82,6 +82,14 @@ export class JsonReader {
     return v;
   }
 
+  /** An integer, or null when the key is absent or null ("use the default"). */
+  optionalInteger(key: string, min = 0, max = Number.MAX_SAFE_INTEGER): number | null {
+    const v = this.raw(key);
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) this.fail(key, `an integer from ${min} to ${max}, or null`, v);
+    return v;
+  }
+
   boolean(key: string, fallback: boolean): boolean {
     const v = this.raw(key);
     if (v === undefined) return fallback;

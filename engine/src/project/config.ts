@@ -55,11 +55,29 @@ export interface SelectionConfig {
   rmScorer: string;
 }
 
+/** The reward models behind the scorers 'rm:onnx' and 'rm:http' (scoring.scorers). */
 export interface RewardModelConfig {
+  /** rm:onnx: a folder with config.json, tokenizer files and onnx/model.onnx (relative to the project folder). */
   onnxPath: string | null;
+  /** rm:onnx: the logits column that is the reward; null = 0 for one label, else 1. */
+  onnxLabel: number | null;
+  /** rm:onnx: texts per forward pass. */
+  onnxBatchSize: number;
+  /** rm:http: the server root, e.g. http://127.0.0.1:8001. */
   httpUrl: string | null;
+  /** rm:http: the served model name. */
   httpModel: string | null;
   httpEndpoint: 'classify' | 'pooling';
+  /** rm:http: a path replacing /classify or /pooling (e.g. /v1/classify for SGLang). */
+  httpEndpointPath: string | null;
+  /** rm:http: 'messages' (the server applies the chat template) or 'text' (role: content lines). */
+  httpInput: 'messages' | 'text';
+  /** rm:http: the output column that is the reward; null = 0 for one column, else 1. */
+  httpLabel: number | null;
+  httpMaxConcurrency: number;
+  httpTimeoutMs: number;
+  /** rm:http: name of the environment variable holding the server's API key (the key itself is never stored). */
+  apiKeyEnv: string;
 }
 
 export interface TrainingConfig {
@@ -118,7 +136,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const ev = r.object('evaluation');
   ev.rejectUnknown(['split', 'limit', 'refinements', 'maxNewTokens']);
   const rm = r.object('rewardModel');
-  rm.rejectUnknown(['onnxPath', 'httpUrl', 'httpModel', 'httpEndpoint']);
+  rm.rejectUnknown(['onnxPath', 'onnxLabel', 'onnxBatchSize', 'httpUrl', 'httpModel', 'httpEndpoint', 'httpEndpointPath', 'httpInput', 'httpLabel', 'httpMaxConcurrency', 'httpTimeoutMs', 'apiKeyEnv']);
   const p = r.object('prompts');
   p.rejectUnknown(['train', 'heldout']);
   const sc = r.object('scoring');
@@ -154,9 +172,17 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
     scoring: { scorers: sc.stringList('scorers', ['verifier']) },
     rewardModel: {
       onnxPath: rm.optionalString('onnxPath'),
+      onnxLabel: rm.optionalInteger('onnxLabel'),
+      onnxBatchSize: rm.integer('onnxBatchSize', 8, 1, 4096),
       httpUrl: rm.optionalString('httpUrl'),
       httpModel: rm.optionalString('httpModel'),
       httpEndpoint: rm.oneOf('httpEndpoint', ['classify', 'pooling'] as const, 'classify'),
+      httpEndpointPath: rm.optionalString('httpEndpointPath'),
+      httpInput: rm.oneOf('httpInput', ['messages', 'text'] as const, 'messages'),
+      httpLabel: rm.optionalInteger('httpLabel'),
+      httpMaxConcurrency: rm.integer('httpMaxConcurrency', 4, 1, 1024),
+      httpTimeoutMs: rm.integer('httpTimeoutMs', 120_000, 100),
+      apiKeyEnv: rm.string('apiKeyEnv', 'OPENAI_API_KEY'),
     },
     selection: {
       strategy,

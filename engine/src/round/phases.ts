@@ -54,7 +54,7 @@ export async function generatePhase(p: Project, job: JobControl = {}): Promise<{
 
 export async function scorePhase(p: Project, job: JobControl = {}): Promise<{ round: RoundRow; scored: Record<string, number> }> {
   const round = openRound(p);
-  const scorers = openScorers(p);
+  const scorers = await openScorers(p);
   const scored: Record<string, number> = {};
   try {
     await timed(p, round, 'score', async () => {

@@ -52,60 +52,80 @@ export function tinyModel(options: { needsPyTorchWeights?: boolean } = {}): Mode
   return { dir: buildCached() };
 }
 
-function cacheKey(rows: string): string {
+/** sha256 over the trainer's sources and the given recipe parts: changes whenever either does. */
+export function trainerCacheKey(...recipe: (string | Buffer)[]): string {
   const hash = createHash('sha256');
   const src = join(TRAINER_DIR, 'aries_trainer');
   for (const name of readdirSync(src).filter((f) => f.endsWith('.py')).sort()) {
     hash.update(name).update(readFileSync(join(src, name)));
   }
-  hash.update(JSON.stringify({ ARCH, SFT_FLAGS })).update(rows);
+  for (const part of recipe) hash.update(part);
   return hash.digest('hex').slice(0, 16);
 }
 
-function buildCached(): string {
-  const rows = trainingRows();
+/**
+ * A model folder built once under the OS temp folder (aries-test-models/<name>) and reused while
+ * `<name>/<marker>` exists. Test files run in parallel processes: one builds, the others wait for
+ * its result. `build(work, env)` makes the model inside the private folder `work` and returns its path.
+ */
+export function cachedModel(name: string, marker: string, build: (work: string, env: NodeJS.ProcessEnv) => string): string {
   const root = join(tmpdir(), 'aries-test-models');
-  const dir = join(root, `tiny-${cacheKey(rows)}`);
+  const dir = join(root, name);
   mkdirSync(root, { recursive: true });
-  // Test files run in parallel processes: one builds, the others wait for its result.
   const lock = `${dir}.lock`;
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
-    if (existsSync(join(dir, 'onnx/model.onnx'))) return dir;
+    if (existsSync(join(dir, marker))) return dir;
     try {
       mkdirSync(lock);
       break;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${lock}: another test process has been building the test model for 10 minutes; remove the folder if no build is running`);
+      if (Date.now() > deadline) throw new Error(`${lock}: another test process has been building ${name} for 10 minutes; remove the folder if no build is running`);
       const age = Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
       if (age > 5 * 60_000) rmSync(lock, { recursive: true, force: true }); // left by a killed build
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250);
     }
   }
   try {
-    if (!existsSync(join(dir, 'onnx/model.onnx'))) build(rows, root, dir);
+    if (!existsSync(join(dir, marker))) {
+      // Built in a private folder and renamed into place, so no reader ever sees half a model.
+      const work = mkdtempSync(join(root, '.build-'));
+      try {
+        const out = build(work, { ...process.env, PYTHONPATH: TRAINER_DIR });
+        rmSync(dir, { recursive: true, force: true }); // an incomplete leftover
+        renameSync(out, dir);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
   } finally {
     rmSync(lock, { recursive: true, force: true });
   }
   return dir;
 }
 
-function build(rows: string, root: string, dir: string): void {
-  // Built in a private folder and renamed into place, so no reader ever sees half a model.
-  const work = mkdtempSync(join(root, '.build-'));
-  try {
-    const env = { ...process.env, PYTHONPATH: TRAINER_DIR };
-    const tokDir = join(work, 'tokenizer');
-    mkdirSync(tokDir);
-    execFileSync(PYTHON, ['-c', 'import sys; from pathlib import Path; from aries_trainer.tokenizer import write_tokenizer_files; write_tokenizer_files(Path(sys.argv[1]))', tokDir], { env });
+/** Writes the tiny model's tokenizer files into a new folder `work/tokenizer` and returns it. */
+export function tinyTokenizerFolder(work: string, env: NodeJS.ProcessEnv): string {
+  const tokDir = join(work, 'tokenizer');
+  mkdirSync(tokDir);
+  execFileSync(PYTHON, ['-c', 'import sys; from pathlib import Path; from aries_trainer.tokenizer import write_tokenizer_files; write_tokenizer_files(Path(sys.argv[1]))', tokDir], { env });
+  return tokDir;
+}
+
+/** Runs `python -m aries_trainer <args>`; a failure shows the trainer's stderr. */
+export function runTrainer(args: string[], env: NodeJS.ProcessEnv, what: string): void {
+  const run = spawnSync(PYTHON, ['-m', 'aries_trainer', ...args], { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`${what} failed (exit ${run.status}):\n${run.stderr}\n${run.stdout.slice(-2000)}`);
+}
+
+function buildCached(): string {
+  const rows = trainingRows();
+  const key = trainerCacheKey(JSON.stringify({ ARCH, SFT_FLAGS }), rows);
+  return cachedModel(`tiny-${key}`, 'onnx/model.onnx', (work, env) => {
+    const tokDir = tinyTokenizerFolder(work, env);
     writeFileSync(join(work, 'rows.jsonl'), rows);
     const out = join(work, 'model');
-    const args = ['-m', 'aries_trainer', 'sft', '--model_name_or_path', tokDir, '--init_from_scratch', JSON.stringify(ARCH), '--dataset_path', join(work, 'rows.jsonl'), '--output_dir', out, ...SFT_FLAGS];
-    const run = spawnSync(PYTHON, args, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    if (run.status !== 0) throw new Error(`training the test model failed (exit ${run.status}):\n${run.stderr}\n${run.stdout.slice(-2000)}`);
-    rmSync(dir, { recursive: true, force: true }); // an incomplete leftover
-    renameSync(out, dir);
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
+    runTrainer(['sft', '--model_name_or_path', tokDir, '--init_from_scratch', JSON.stringify(ARCH), '--dataset_path', join(work, 'rows.jsonl'), '--output_dir', out, ...SFT_FLAGS], env, 'training the test model');
+    return out;
+  });
 }
