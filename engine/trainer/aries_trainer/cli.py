@@ -28,7 +28,7 @@ COMMANDS = {
     "sft": (SFTConfig, "Self-refinement SFT: NLL of the chosen / completion text given its prompt."),
     "dpo": (DPOConfig, "ARIES preference optimisation (DPO or IPO) on direct and refinement pairs."),
     "rm": (RMConfig, "Train a tiny reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
-    "export": (ExportConfig, "Export a tiny-model checkpoint to ONNX (optimum decoder-with-past layout)."),
+    "export": (ExportConfig, "Export a tiny-model checkpoint to ONNX (optimum decoder-with-past layout; sequence classification for a reward model)."),
 }
 
 

@@ -75,7 +75,7 @@ class SFTConfig(TrainConfig):
 
 @dataclass
 class ExportConfig:
-    model_name_or_path: str = opt("", "Tiny-model checkpoint folder (pytorch_model.bin + config.json + tokenizer files).")
+    model_name_or_path: str = opt("", "Tiny-model checkpoint folder (pytorch_model.bin + config.json + tokenizer files): a policy (decoder-with-past layout) or a reward model from `rm` (sequence-classification layout).")
     output_dir: str = opt("", "Where to write the export; default: onnx/ inside model_name_or_path.")
     opset: int = opt(14, "ONNX opset version.")
     check: bool = opt(True, "Run the export in onnxruntime-python if importable and compare logits with PyTorch.")

@@ -1,23 +1,34 @@
-"""`export`: write onnx/model.onnx for a tiny-model checkpoint and check it against PyTorch."""
+"""`export`: write onnx/model.onnx for a tiny-model checkpoint (policy or reward model) and check a
+policy's against PyTorch."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
 from .config import ExportConfig
-from .onnx_export import export_onnx
+from .onnx_export import export_onnx, export_reward_onnx
 from .policy import ModelError, load_tiny
 from .progress import emit, log
+from .reward_model import is_reward_model, load_start
 
 
 def run_export(cfg: ExportConfig) -> Path:
     model_dir = Path(cfg.model_name_or_path)
+    out_dir = Path(cfg.output_dir) if cfg.output_dir else model_dir / "onnx"
+    config_path = model_dir / "config.json"
+    if config_path.is_file() and is_reward_model(json.loads(config_path.read_text(encoding="utf-8"))):
+        # A tiny reward model (`rm`): the sequence-classification layout; parity is checked by the engine tests.
+        model, _, _ = load_start(str(model_dir), None)
+        path = export_reward_onnx(model, out_dir, cfg.opset)
+        emit("done", output_dir=str(out_dir.resolve()), model=str(path.resolve()), max_abs_diff=None)
+        log(f"exported reward model {path}")
+        return path
     policy = load_tiny(model_dir)
     if policy.kind != "tiny":
         raise ModelError(f"{model_dir}: only tiny models are exported here; use `optimum-cli export onnx` for Hugging Face models")
-    out_dir = Path(cfg.output_dir) if cfg.output_dir else model_dir / "onnx"
     path = export_onnx(policy.module.eval(), out_dir, cfg.opset)
     max_diff = check_with_onnxruntime(policy.module, path) if cfg.check else None
     emit("done", output_dir=str(out_dir.resolve()), model=str(path.resolve()), max_abs_diff=max_diff)

@@ -117,3 +117,16 @@ def test_scratch_model_has_the_tokenizer_vocabulary(tiny_model):
     model, tok, start = load_start(str(tiny_model), {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32})
     assert start == "scratch" and isinstance(model, TinyLlamaForSequenceClassification)
     assert model.config.vocab_size == 261 and model.config.pad_token_id == tok.pad_token_id
+
+
+def test_export_command_writes_a_reward_model_in_the_sequence_classification_layout(tiny_model, tmp_path):
+    data = write_jsonl(tmp_path / "pairs.jsonl", parity_rows(range(8)))
+    out = tmp_path / "rm"
+    run_cli("rm", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data), "--output_dir", str(out),
+            "--max_steps", "1", "--export_onnx", "false")
+    assert not (out / "onnx").exists()
+    _, lines, _ = run_cli("export", "--model_name_or_path", str(out))
+    assert lines[-1]["type"] == "done" and Path(lines[-1]["model"]) == (out / "onnx/model.onnx").resolve()
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(out / "onnx/model.onnx")).graph
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"] and [o.name for o in graph.output] == ["logits"]
