@@ -37,6 +37,8 @@ export class Engine implements vscode.Disposable {
   private connection: vscode.Disposable[] = [];
   private stopping = false;
   private opened: string | undefined;
+  /** The OpenProject request in flight: views asking at once share it. */
+  private opening: { root: string; done: Promise<ProjectSummary> } | undefined;
   private _state: EngineState = 'stopped';
   private _problem: string | undefined;
   private readonly stateEmitter = new vscode.EventEmitter<EngineState>();
@@ -85,12 +87,20 @@ export class Engine implements vscode.Disposable {
   async ready(): Promise<LanguageClient> {
     const client = this.client && this.client.state === State.Running ? this.client : await this.start();
     const root = this.projectRoot();
-    if (root && this.opened !== root && existsSync(join(root, 'aries.json'))) await this.openProject(root);
+    if (root && this.opened !== root && existsSync(join(root, 'aries.json'))) await (this.opening?.root === root ? this.opening.done : this.openProject(root));
     return client;
   }
 
   /** Opens (or reopens, e.g. after settings or aries.json changed) the project with the current settings. */
-  async openProject(root: string): Promise<ProjectSummary> {
+  openProject(root: string): Promise<ProjectSummary> {
+    const done = this.doOpenProject(root).finally(() => {
+      if (this.opening?.done === done) this.opening = undefined;
+    });
+    this.opening = { root, done };
+    return done;
+  }
+
+  private async doOpenProject(root: string): Promise<ProjectSummary> {
     const client = this.client && this.client.state === State.Running ? this.client : await this.start();
     const settings = engineSettings((k) => vscode.workspace.getConfiguration('aries').get(k), await this.keyEnvName());
     this.log.info(`opening project ${root} with settings ${JSON.stringify(settings)}`);
@@ -165,7 +175,8 @@ export class Engine implements vscode.Disposable {
             return { action: ErrorAction.Continue, handled: true };
           },
           closed: () => {
-            if (!this.stopping) this.crashed();
+            // Only the current connection's close is a crash: an old client being disposed closes too.
+            if (!this.stopping && this.client === client) void this.crashed();
             return { action: CloseAction.DoNotRestart, handled: true };
           },
         },
@@ -196,13 +207,17 @@ export class Engine implements vscode.Disposable {
     this.setState('failed');
   }
 
-  private crashed(): void {
-    const exit = this.child?.exitCode ?? this.child?.signalCode ?? 'unknown';
-    this.fail(`the engine stopped unexpectedly (exit ${exit})`);
+  private async crashed(): Promise<void> {
+    const child = this.child;
     this.opened = undefined;
     this.project = undefined;
+    // The client has already stopped itself (DoNotRestart); disposing it again only logs "Connection is disposed".
+    this.disposeConnection(false);
+    // The pipe closes before the process is reaped: give it a moment to report how it ended.
+    if (child && child.exitCode === null && child.signalCode === null) await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 2000))]);
+    const exit = child?.exitCode ?? child?.signalCode ?? 'unknown';
+    this.fail(`the engine stopped unexpectedly (exit ${exit})`);
     this.projectEmitter.fire(undefined);
-    this.disposeConnection();
     void vscode.window.showErrorMessage(`The ARIES engine stopped unexpectedly (exit ${exit}). Running jobs were stopped; completed work is kept.`, 'Restart Engine', 'Show Log').then((pick) => {
       if (pick === 'Restart Engine') void vscode.commands.executeCommand('aries.restartEngine');
       else if (pick === 'Show Log') this.engineOutput.show(true);
@@ -211,6 +226,8 @@ export class Engine implements vscode.Disposable {
 
   /** Stops the engine: a running job is cancelled (the engine does it on shutdown) and its request rejects. */
   async stop(): Promise<void> {
+    // A start in flight finishes first, so it is this stop that ends it (not a half-made client).
+    await this.starting?.catch(() => undefined);
     const client = this.client;
     const child = this.child;
     if (!client) return;
@@ -236,12 +253,12 @@ export class Engine implements vscode.Disposable {
     await this.ready();
   }
 
-  private disposeConnection(): void {
+  private disposeConnection(disposeClient = true): void {
     for (const d of this.connection.splice(0)) d.dispose();
     const client = this.client;
     this.client = undefined;
     this.child = undefined;
-    if (client) void client.dispose().catch(() => undefined);
+    if (client && disposeClient) void client.dispose().catch(() => undefined);
   }
 
   dispose(): void {

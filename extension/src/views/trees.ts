@@ -15,7 +15,7 @@ class EngineTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable
   view: vscode.TreeView<TreeNode> | undefined;
 
   constructor(
-    engine: Engine,
+    private readonly engine: Engine,
     private readonly log: vscode.LogOutputChannel,
     private readonly hasProject: () => boolean,
     private readonly load: (tree: EngineTree) => Promise<TreeNode[]>,
@@ -45,7 +45,8 @@ class EngineTree implements vscode.TreeDataProvider<TreeNode>, vscode.Disposable
 
   async getChildren(n?: TreeNode): Promise<TreeNode[]> {
     if (n) return n.children ?? [];
-    if (!this.hasProject()) return [];
+    // A failed engine is started again only by a command (Restart Engine): views never loop on a crash.
+    if (!this.hasProject() || this.engine.state === 'failed') return [];
     try {
       return await this.load(this);
     } catch (err) {

@@ -22,6 +22,8 @@ const CODE_SERVER = process.env.ARIES_CODE_SERVER ?? '';
 const VSIX = process.env.ARIES_VSIX ?? '';
 const CHROMIUM = process.env.ARIES_CHROMIUM ?? '/usr/bin/chromium';
 const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
+const ARIES_VIEW_BUTTON = '.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]';
+const ARIES_CONTAINER = '[id="workbench.view.extension.aries"]';
 const BUNDLED_DEMO = ['model/onnx/model.onnx', 'aries.json', 'prompts'].every((f) => existsSync(join(REPO, 'examples/arithmetic', f)));
 
 const missing = [
@@ -127,6 +129,11 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
     const workspace = join(tmp, 'workspace');
     const dbPath = join(workspace, '.aries', 'aries.db');
     try {
+      step('ARIES view before any round (welcome content)');
+      await p.locator(ARIES_VIEW_BUTTON).first().click();
+      await p.locator('.welcome-view-content', { hasText: BUNDLED_DEMO ? 'Initialize Project' : 'Run Full Round' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await screenshot('welcome');
+
       if (BUNDLED_DEMO) {
         step('ARIES: Initialize Project');
         await runCommand(p, 'ARIES: Initialize Project');
@@ -173,12 +180,12 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await screenshot('round-finished');
 
       step('Rounds view');
-      await p.locator('.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]').first().click();
-      const round = p.locator('.pane[aria-label^="Rounds"] .monaco-list-row, [id="workbench.view.extension.aries"] .monaco-list-row', { hasText: 'Round 1' }).first();
+      if (!(await p.locator(ARIES_CONTAINER).isVisible())) await p.locator(ARIES_VIEW_BUTTON).first().click();
+      const round = p.locator(`${ARIES_CONTAINER} .monaco-list-row`, { hasText: 'Round 1' }).first();
       await round.waitFor({ state: 'visible', timeout: 60_000 });
       await p.locator('.monaco-list-row', { hasText: 'Held-out' }).first().waitFor({ state: 'visible', timeout: 10_000 });
       await screenshot('rounds-view');
-      const rows = await p.locator('[id="workbench.view.extension.aries"] .monaco-list-row').allInnerTexts();
+      const rows = await p.locator(`${ARIES_CONTAINER} .monaco-list-row`).allInnerTexts();
       step(`views: ${rows.map((r) => r.replace(/\s+/g, ' ')).join(' | ')}`);
       assert.ok(rows.some((r) => /Round 1/.test(r) && /loss/.test(r)), rows.join('\n'));
       assert.ok(rows.some((r) => /Model/.test(r) && /round-1 ← base \(current\)/.test(r.replace(/\s+/g, ' '))), rows.join('\n'));
@@ -200,6 +207,32 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       } finally {
         db.close();
       }
+
+      step('ARIES: Try a Prompt (the webview streams the answer and each refinement)');
+      await runCommand(p, 'ARIES: Try a Prompt');
+      const view = p.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
+      await view.locator('textarea').waitFor({ state: 'visible', timeout: 30_000 });
+      await view.locator('textarea').fill('7+8=');
+      await view.locator('input[type=number]').fill('2');
+      await view.locator('button', { hasText: 'Ask' }).click();
+      await view.locator('.status', { hasText: /^Done/ }).waitFor({ state: 'visible', timeout: 120_000 });
+      const titles = await view.locator('.step h3').allInnerTexts();
+      assert.deepEqual(titles, ['First answer (y0)', 'Refinement 1 (y1)', 'Refinement 2 (y2)']);
+      assert.ok((await view.locator('.step pre').first().innerText()).length > 0, 'the first answer has text');
+      await screenshot('try-a-prompt');
+
+      step('the engine crashes: a notification offers Restart, which brings it back');
+      const engines = enginePids(tmp);
+      assert.equal(engines.length, 1, `one engine process, found ${engines.length}`);
+      process.kill(engines[0]!, 'SIGKILL');
+      await waitForToast(p, /ARIES engine stopped unexpectedly/, 30_000, /$^/);
+      await screenshot('engine-crashed');
+      await p.locator('.notifications-toasts .notification-toast', { hasText: 'stopped unexpectedly' }).locator('.monaco-button', { hasText: 'Restart Engine' }).click();
+      await waitForToast(p, /the engine restarted/, 60_000);
+      await p.locator('.statusbar-item', { hasText: 'ARIES: round 1 trained' }).waitFor({ state: 'visible', timeout: 30_000 });
+      assert.equal(enginePids(tmp).length, 1, 'one engine again');
+      await screenshot('engine-restarted');
+
       step(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; screenshots: ${readdirSync(ARTIFACTS).join(', ')}`);
     } catch (err) {
       await screenshot('failure');
@@ -208,6 +241,14 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
     }
   });
 });
+
+/** Engine processes (`node …/dist/aries.js serve`) of the extension installed under `tmp`. */
+function enginePids(tmp: string): number[] {
+  return execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(tmp) && l.includes('dist/aries.js serve'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
+}
 
 function readConfig(dbPath: string): { generation: { promptsPerRound: number } } | null {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
