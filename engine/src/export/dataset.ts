@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { badInput } from '../errors';
 import type { PromptInput } from '../generation/backend';
 import { getModel } from '../model/registry';
@@ -113,9 +113,18 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   return { exportId, path, manifestPath, sha256, counts };
 }
 
+/**
+ * Writes `body` to `path` through a hidden temporary sibling (`.train.jsonl.tmp-<pid>`), fsynced and
+ * renamed over the target. Hidden because dataset loaders read a folder's visible files: `trl dpo
+ * --dataset_name data/` would take a visible `train.jsonl.tmp-123` left by a killed export as part
+ * of the train split. Temporaries left by processes that are gone are removed first.
+ */
 export function writeAtomic(path: string, body: string): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const prefix = `.${basename(path)}.tmp-`;
+  removeStaleTemporaries(dir, prefix);
+  const tmp = join(dir, `${prefix}${process.pid}`);
   try {
     const fd = openSync(tmp, 'w');
     try {
@@ -128,5 +137,22 @@ export function writeAtomic(path: string, body: string): void {
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
+  }
+}
+
+function removeStaleTemporaries(dir: string, prefix: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) rmSync(join(dir, name), { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
