@@ -9,6 +9,7 @@ import { closeProject, openProject, type Project } from '../project/project';
 import { importPrompts } from '../prompt/import';
 import { evaluatePhase, exportPhase, generatePhase, scorePhase, selectPhase, trainPhase } from '../round/phases';
 import { runReport, runRounds } from '../round/run-loop';
+import { reapStaleRuns } from '../round/train';
 import { projectStats } from '../round/stats';
 import { startServer } from '../server/server';
 import { progressBar, renderRunReport, renderTable } from './terminal';
@@ -31,6 +32,8 @@ const str = (ctx: CommandContext, key: string): string | undefined => {
 /** Opens the project, gives the command a job control with a progress bar, closes it after. */
 async function withProject<T>(ctx: CommandContext, root: string | undefined, work: (p: Project, job: JobControl) => Promise<T>): Promise<T> {
   const p = openProject(resolve(root ?? str(ctx, 'project') ?? '.'), ctx.log);
+  // As the server does on open: a run left "running" by a killed engine is marked failed.
+  reapStaleRuns(p.db);
   const bar = progressBar(process.stderr, !ctx.json);
   try {
     return await work(p, { signal: ctx.signal, progress: bar });

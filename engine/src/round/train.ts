@@ -27,14 +27,22 @@ export function expandCommand(template: string[], values: Record<string, string>
   return template.map((arg) => arg.replace(/\{(python|trainer|model|dataset_dir|dataset|output_dir|config)\}/g, (_m, k: string) => values[k] ?? ''));
 }
 
-/** Marks runs whose process is gone (the engine was killed while training) as failed; their logs stay. */
+/**
+ * Marks runs whose process is gone (the engine was killed while training) as failed; their logs
+ * stay. The round is marked failed only while it still waits on training: a retry may have
+ * trained it since, or be training it now.
+ */
 export function reapStaleRuns(db: Db): number {
   const running = db.prepare("SELECT id, pid, round_id FROM training_runs WHERE status = 'running'").all() as { id: number; pid: number | null; round_id: number }[];
   let reaped = 0;
   for (const r of running) {
     if (r.pid !== null && isAlive(r.pid)) continue;
-    db.prepare("UPDATE training_runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?").run('the engine stopped while this run was going; see its log', now(), r.id);
-    setRoundStatus(db, r.round_id, 'failed', 'training was interrupted');
+    db.transaction(() => {
+      const t = now();
+      db.prepare("UPDATE training_runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ? AND status = 'running'").run('the engine stopped while this run was going; see its log', t, r.id);
+      const other = db.prepare("SELECT 1 FROM training_runs WHERE round_id = ? AND status = 'running' AND id != ?").get(r.round_id, r.id);
+      if (!other) db.prepare("UPDATE rounds SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status = 'training'").run('training was interrupted', t, r.round_id);
+    })();
     reaped++;
   }
   return reaped;
@@ -44,8 +52,8 @@ function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // it exists, under another user
   }
 }
 
@@ -57,6 +65,9 @@ function isAlive(pid: number): boolean {
  */
 export async function trainRound(p: Project, roundId: number, job: JobControl = {}): Promise<TrainResult> {
   const round = getRound(p.db, roundId);
+  reapStaleRuns(p.db);
+  const live = p.db.prepare("SELECT id, pid FROM training_runs WHERE round_id = ? AND status = 'running'").get(roundId) as { id: number; pid: number | null } | undefined;
+  if (live) throw new EngineError('BAD_INPUT', `round ${round.idx} is already training (run ${live.id}, process ${live.pid ?? 'starting'})`, 'wait for it to finish or cancel it, then retry');
   const base = getModel(p.db, round.policy_model_id);
   let exp = p.db.prepare('SELECT id, path FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(roundId) as { id: number; path: string } | undefined;
   if (!exp) {
@@ -116,12 +127,12 @@ interface TrainerOutcome {
 }
 
 function runTrainer(p: Project, runId: number, command: string[], logPath: string, job: JobControl): Promise<TrainerOutcome> {
-  const [exe, ...args] = command;
+  const exe = command[0];
   if (!exe) throw new EngineError('BAD_INPUT', 'training.command is empty', 'remove it from aries.json to use the built-in trainer');
   const env = { ...process.env, PYTHONPATH: [trainerPackageDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1' };
   const log = createWriteStream(logPath, { flags: 'a' });
   log.write(`# ${now()} ${JSON.stringify(command)}\n`);
-  const child = spawn(exe, args, { cwd: p.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(exe, command.slice(1), { cwd: p.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   p.db.prepare('UPDATE training_runs SET pid = ? WHERE id = ?').run(child.pid ?? null, runId);
   const insertMetric = p.db.prepare('INSERT OR REPLACE INTO training_metrics (run_id, step, epoch, metrics_json) VALUES (?, ?, ?, ?)');
   const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };

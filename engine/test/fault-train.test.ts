@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { silentLogger } from '../src/log';
+import { closeProject, openProject } from '../src/project/project';
+import { exportPhase, scorePhase, selectPhase } from '../src/round/phases';
+import { kill9, killAllCli, runCli, startCli, waitFor } from './support/bundled-cli';
+import { fakeTrainer } from './support/fake-trainer';
+import { integrity } from './support/store-digest';
+import { type SyntheticProject, syntheticProject } from './support/synthetic-round';
+import { PYTHON, tinyModel } from './support/tiny-model';
+
+/**
+ * The trainer fails (exits non-zero, reports NaN, is SIGKILLed) or is orphaned by a kill -9 of the
+ * engine: the run and round are marked failed with the log kept, the previous model stays current,
+ * nothing is left "training", and a retry trains. A stand-in trainer (support/fake-trainer.ts)
+ * stages the failures without PyTorch; the last test kills the engine under the real trainer.
+ */
+
+interface RunRow {
+  id: number;
+  status: string;
+  error: string | null;
+  exit_code: number | null;
+  log_path: string;
+  pid: number | null;
+  output_dir: string;
+}
+
+interface State {
+  round: string;
+  runs: RunRow[];
+  current: string;
+}
+
+function state(root: string): State {
+  const db = new Database(join(root, '.aries/aries.db'), { readonly: true, fileMustExist: true });
+  try {
+    return {
+      round: (db.prepare('SELECT status FROM rounds WHERE idx = 1').get() as { status: string }).status,
+      runs: db.prepare('SELECT id, status, error, exit_code, log_path, pid, output_dir FROM training_runs ORDER BY id').all() as RunRow[],
+      current: (db.prepare('SELECT name FROM models WHERE is_current = 1').get() as { name: string }).name,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** A project whose round 1 is collected, scored, selected and exported (in this process). */
+async function exportedProject(options: { model?: string; config?: Record<string, unknown> } = {}): Promise<SyntheticProject> {
+  const proj = syntheticProject({ prompts: 48, ...options });
+  const p = openProject(proj.root, silentLogger);
+  try {
+    await scorePhase(p);
+    await selectPhase(p);
+    await exportPhase(p);
+  } finally {
+    closeProject(p);
+  }
+  return proj;
+}
+
+function count(path: string, sql: string): number {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
+function setTraining(root: string, training: Record<string, unknown>): void {
+  const file = join(root, 'aries.json');
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...config, training }, null, 2));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function gone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!alive(pid)) return true;
+    await sleep(50);
+  }
+  return !alive(pid);
+}
+
+function assertFailedAndKept(root: string, runs: number, why: RegExp): void {
+  const s = state(root);
+  assert.equal(s.round, 'failed');
+  assert.equal(s.current, 'base', 'the previous model stays current');
+  assert.equal(s.runs.length, runs);
+  const last = s.runs.at(-1)!;
+  assert.equal(last.status, 'failed');
+  assert.match(last.error ?? '', why);
+  assert.ok(existsSync(last.log_path), `the log ${last.log_path} is kept`);
+  assert.ok(readFileSync(last.log_path, 'utf8').length > 0);
+  assert.equal(existsSync(join(last.output_dir, 'config.json')), false, 'no model is left that looks complete');
+  assert.equal(integrity(join(root, '.aries/aries.db')), 'ok');
+}
+
+describe('the trainer fails: round failed, log kept, previous model current, retry works', { timeout: 180_000 }, () => {
+  let proj: SyntheticProject;
+  let command: (mode: string) => string[];
+  after(async () => {
+    await killAllCli();
+    proj?.dispose();
+  });
+
+  it('exits non-zero (a crash)', async () => {
+    proj = await exportedProject();
+    command = fakeTrainer(proj.root);
+    setTraining(proj.root, { command: command('fail') });
+    const r = runCli(['train', '-p', proj.root]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /training of round 1 failed: .*CUDA out of memory \(simulated/);
+    assert.match(r.stderr, /see the log .*train\.log; the previous model is still current/);
+    assertFailedAndKept(proj.root, 1, /CUDA out of memory/);
+    assert.match(readFileSync(state(proj.root).runs[0]!.log_path, 'utf8'), /exit 7/);
+  });
+
+  it('reports NaN loss and exits 3', () => {
+    setTraining(proj.root, { command: command('nan') });
+    const r = runCli(['train', '-p', proj.root]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /loss became nan/);
+    assertFailedAndKept(proj.root, 2, /loss became nan/);
+  });
+
+  it('is SIGKILLed mid-run (e.g. by the OOM killer)', async () => {
+    setTraining(proj.root, { command: command('slow') });
+    const cli = startCli(['train', '-p', proj.root]);
+    const db = join(proj.root, '.aries/aries.db');
+    const steps = (): number => count(db, 'SELECT COUNT(*) FROM training_metrics WHERE run_id = (SELECT MAX(id) FROM training_runs)');
+    assert.ok(await waitFor(cli, () => steps() >= 3, 30_000, 20), `the trainer should be running: ${cli.stderr()}`);
+    // A second engine may not start another run of the same round meanwhile.
+    const second = runCli(['train', '-p', proj.root]);
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(second.stderr, /round 1 is already training \(run 3, process \d+\); wait for it to finish or cancel it/);
+    const pid = Number(readFileSync(join(proj.root, 'fake-trainer.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    const { code } = await cli.exited;
+    assert.equal(code, 5, cli.stderr());
+    assert.match(cli.stderr(), /training of round 1 failed: .*SIGKILL/);
+    assertFailedAndKept(proj.root, 3, /SIGKILL/);
+  });
+
+  it('a retry trains and makes the new model current', () => {
+    setTraining(proj.root, { command: command('ok') });
+    const r = runCli(['train', '-p', proj.root]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = state(proj.root);
+    assert.equal(s.round, 'trained');
+    assert.equal(s.current, 'round-1');
+    assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'succeeded']);
+  });
+});
+
+describe('kill -9 of the engine while its trainer runs', { timeout: 240_000 }, () => {
+  const projects: SyntheticProject[] = [];
+  after(async () => {
+    await killAllCli();
+    for (const p of projects) p.dispose();
+  });
+
+  const model = tinyModel({ needsPyTorchWeights: true });
+  it('the real trainer, mid-run: it stops, the round is marked failed, a retry trains', { skip: model.skip }, async () => {
+    const proj = await exportedProject({ model: model.dir });
+    projects.push(proj);
+    setTraining(proj.root, {
+      python: PYTHON,
+      dpo: { learning_rate: 0.001, num_train_epochs: 4, per_device_train_batch_size: 4, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 },
+    });
+    const cli = startCli(['train', '-p', proj.root]);
+    const db = join(proj.root, '.aries/aries.db');
+    const steps = (): number => count(db, 'SELECT COUNT(*) FROM training_metrics');
+    assert.ok(await waitFor(cli, () => steps() >= 1, 120_000, 20), `training should have started: ${cli.stderr()}`);
+    const run = state(proj.root).runs[0]!;
+    const trainers = trainerProcesses(join(proj.root, '.aries/runs', `run-${run.id}`));
+    assert.ok(trainers.length > 0, 'the trainer process is running');
+    await kill9(cli);
+    try {
+      for (const pid of [...trainers, run.pid!]) assert.ok(await gone(pid, 15_000), `trainer ${pid} should stop within 15 s of its engine`);
+    } finally {
+      for (const pid of trainers) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    const afterKill = state(proj.root);
+    assert.equal(existsSync(join(afterKill.runs[0]!.output_dir, 'config.json')), false, 'no checkpoint that looks complete');
+    const retry = runCli(['train', '-p', proj.root], { timeoutMs: 200_000 });
+    assert.equal(retry.code, 0, retry.stderr);
+    const s = state(proj.root);
+    assert.deepEqual(s.runs.map((r) => r.status), ['failed', 'succeeded']);
+    assert.match(s.runs[0]!.error ?? '', /engine stopped/);
+    assert.ok(readFileSync(s.runs[0]!.log_path, 'utf8').includes('"type": "log"'), 'the interrupted run keeps its log');
+    assert.equal(s.current, 'round-1');
+    assert.equal(integrity(db), 'ok');
+  });
+});
+
+/** Processes whose command line mentions `needle` (Linux /proc; empty elsewhere). */
+function trainerProcesses(needle: string): number[] {
+  if (!existsSync('/proc/self/cmdline')) return [];
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (cmd.includes(needle) && Number(name) !== process.pid) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
