@@ -174,6 +174,36 @@ describe('kill -9 of the engine while its trainer runs', { timeout: 240_000 }, (
     for (const p of projects) p.dispose();
   });
 
+  it('a trainer that stays silent is stopped with its engine; nothing is left "training"; a retry trains', async () => {
+    const proj = await exportedProject();
+    projects.push(proj);
+    const command = fakeTrainer(proj.root);
+    setTraining(proj.root, { command: command('silent') });
+    const cli = startCli(['train', '-p', proj.root]);
+    const pidFile = join(proj.root, 'fake-trainer.pid');
+    assert.ok(await waitFor(cli, () => existsSync(pidFile) && readFileSync(pidFile, 'utf8').length > 0, 30_000, 20), cli.stderr());
+    const trainer = Number(readFileSync(pidFile, 'utf8'));
+    const runPid = state(proj.root).runs[0]!.pid!;
+    await kill9(cli);
+    try {
+      assert.ok(await gone(trainer, 15_000), 'the orphaned trainer should stop within 15 s of its engine');
+      assert.ok(await gone(runPid, 5_000), 'and so should the process the run recorded');
+    } finally {
+      if (alive(trainer)) process.kill(trainer, 'SIGKILL');
+    }
+    const stats = runCli(['stats', '--json', '-p', proj.root]);
+    assert.equal(stats.code, 0, stats.stderr);
+    const s = JSON.parse(stats.stdout) as { rounds: { status: string; error: string | null }[]; trainingRuns: Record<string, number> };
+    assert.equal(s.rounds[0]?.status, 'failed', 'the round is not left "training"');
+    assert.deepEqual(s.trainingRuns, { failed: 1 });
+    assert.equal(state(proj.root).current, 'base');
+    setTraining(proj.root, { command: command('ok') });
+    const retry = runCli(['train', '-p', proj.root]);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(state(proj.root).current, 'round-1');
+    assert.equal(state(proj.root).round, 'trained');
+  });
+
   const model = tinyModel({ needsPyTorchWeights: true });
   it('the real trainer, mid-run: it stops, the round is marked failed, a retry trains', { skip: model.skip }, async () => {
     const proj = await exportedProject({ model: model.dir });

@@ -12,6 +12,7 @@ import { parseTrainerLine, type TrainerLogLine } from '../protocol/trainer';
 import { type Db, now } from '../store/db';
 import { findTrainerPython } from './python';
 import { getRound, setRoundStatus } from './rounds';
+import { underWatchdog } from './trainer-watchdog';
 
 export interface TrainResult {
   runId: number;
@@ -28,9 +29,9 @@ export function expandCommand(template: string[], values: Record<string, string>
 }
 
 /**
- * Marks runs whose process is gone (the engine was killed while training) as failed; their logs
- * stay. The round is marked failed only while it still waits on training: a retry may have
- * trained it since, or be training it now.
+ * Marks runs whose process is gone (the engine was killed while training; the trainer's
+ * watchdog then stopped the trainer) as failed; their logs stay. The round is marked failed only
+ * while it still waits on training: a retry may have trained it since, or be training it now.
  */
 export function reapStaleRuns(db: Db): number {
   const running = db.prepare("SELECT id, pid, round_id FROM training_runs WHERE status = 'running'").all() as { id: number; pid: number | null; round_id: number }[];
@@ -132,7 +133,9 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   const env = { ...process.env, PYTHONPATH: [trainerPackageDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1' };
   const log = createWriteStream(logPath, { flags: 'a' });
   log.write(`# ${now()} ${JSON.stringify(command)}\n`);
-  const child = spawn(exe, command.slice(1), { cwd: p.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdin is the watchdog's lifeline: it closes when this process dies, and the trainer is stopped.
+  const watched = underWatchdog(command);
+  const child = spawn(watched.exe, watched.args, { cwd: p.root, env, stdio: ['pipe', 'pipe', 'pipe'] });
   p.db.prepare('UPDATE training_runs SET pid = ? WHERE id = ?').run(child.pid ?? null, runId);
   const insertMetric = p.db.prepare('INSERT OR REPLACE INTO training_metrics (run_id, step, epoch, metrics_json) VALUES (?, ?, ?, ?)');
   const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
