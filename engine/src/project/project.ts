@@ -26,6 +26,8 @@ export function openProject(root: string, log: Logger, options: { dbPath?: strin
   const template = loadTemplate(config.refinementTemplate ? projectPath(root, config.refinementTemplate) : undefined);
   const db = openDb(options.dbPath ?? (options.settings?.databasePath ? projectPath(root, options.settings.databasePath) : join(stateDir, 'aries.db')));
   const project: Project = { root, config, db, stateDir, template, log };
+  // IMMEDIATE: this reads then writes, and a deferred transaction that another writer overtakes
+  // between the two fails with SQLITE_BUSY at once, whatever the busy timeout.
   db.transaction(() => {
     const existing = db.prepare('SELECT id FROM projects LIMIT 1').get();
     if (existing) db.prepare('UPDATE projects SET name = ?, root = ?, config_json = ?').run(config.name, root, JSON.stringify(config));
@@ -35,7 +37,7 @@ export function openProject(root: string, log: Logger, options: { dbPath?: strin
       const path = backend === 'onnx' ? projectPath(root, config.model) : config.model;
       registerModel(db, { name: 'base', backend, path }, true);
     }
-  })();
+  }).immediate();
   return project;
 }
 

@@ -40,6 +40,7 @@ export function importPrompts(db: Db, file: string, split = 'train'): ImportResu
     'INSERT INTO prompts (id, content_hash, prompt_json, search_text, reference, split, source, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   let added = 0;
+  // IMMEDIATE: it reads (ids, the next seq) then writes; see openProject.
   db.transaction(() => {
     let seq = ((db.prepare('SELECT MAX(seq) AS m FROM prompts').get() as { m: number | null }).m ?? 0) + 1;
     for (const r of rows) {
@@ -54,7 +55,7 @@ export function importPrompts(db: Db, file: string, split = 'train'): ImportResu
       insert.run(r.id, r.hash, JSON.stringify(r.prompt), searchText(r.prompt), r.reference, split, r.where, seq++, now());
       added++;
     }
-  })();
+  }).immediate();
   return { file, split, added, unchanged: rows.length - added, total: rows.length };
 }
 

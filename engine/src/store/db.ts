@@ -50,10 +50,13 @@ export function migrate(db: Db, migrations: Migration[], path = 'database'): voi
   }
   for (const m of migrations) {
     if (m.version <= current) continue;
+    // Under the write lock from BEGIN, and checked again there: two engines opening a new project
+    // at the same moment must not both apply the same migration.
     db.transaction(() => {
+      if (schemaVersion(db) >= m.version) return;
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, now());
-    })();
+    }).immediate();
   }
 }
 
