@@ -1,0 +1,61 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PYTHON, REPO_ROOT, TRAINER_DIR, tinyModel, torchUnavailable } from '../test/support/tiny-model';
+
+/**
+ * The models the benchmarks run: the bundled model (examples/arithmetic/model; until it is built,
+ * the tiny test model, trained and cached by the test support), and a larger decoder built here
+ * with the project's trainer (random weights: throughput does not care), cached under the OS temp
+ * folder and keyed by its architecture and the trainer's sources.
+ */
+
+export interface BenchModel {
+  /** Short name for the table. */
+  name: string;
+  dir: string;
+  /** What it is, for the report. */
+  description: string;
+}
+
+export const BUNDLED_DIR = join(REPO_ROOT, 'examples/arithmetic/model');
+
+/** ~20M parameters: 6 layers of width 512 (SwiGLU 1408), byte-level vocabulary of 261. */
+export const DECODER_ARCH = { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 6, num_attention_heads: 8, max_position_embeddings: 1024 };
+
+export function smallModel(): BenchModel | { skip: string } {
+  const found = tinyModel();
+  if (found.dir === undefined) return { skip: found.skip };
+  const bundled = found.dir === BUNDLED_DIR;
+  const config = JSON.parse(readFileSync(join(found.dir, 'config.json'), 'utf8')) as Record<string, number>;
+  const shape = `${config.num_hidden_layers} layers × ${config.hidden_size}`;
+  return bundled
+    ? { name: 'bundled', dir: found.dir, description: `the bundled model (examples/arithmetic/model, ${shape})` }
+    : { name: 'tiny-test', dir: found.dir, description: `the tiny test model (engine/test/support/tiny-model.ts, ${shape}; examples/arithmetic/model is not built yet)` };
+}
+
+export function benchDecoder(log: (line: string) => void): BenchModel | { skip: string } {
+  const why = torchUnavailable();
+  if (why) return { skip: why };
+  const hash = createHash('sha256').update(JSON.stringify(DECODER_ARCH)).update(readFileSync(join(__dirname, 'build_decoder.py')));
+  const src = join(TRAINER_DIR, 'aries_trainer');
+  for (const f of readdirSync(src).filter((n) => n.endsWith('.py')).sort()) hash.update(f).update(readFileSync(join(src, f)));
+  const root = join(tmpdir(), 'aries-bench-models');
+  const dir = join(root, `decoder-${hash.digest('hex').slice(0, 12)}`);
+  const description = `a random-weight decoder built by engine/bench/build_decoder.py (${DECODER_ARCH.num_hidden_layers} layers × ${DECODER_ARCH.hidden_size}, ~20M parameters, the trainer's tiny Llama)`;
+  if (existsSync(join(dir, 'onnx/model.onnx'))) return { name: 'decoder-20M', dir, description };
+  log(`building the benchmark decoder in ${dir} (about 20 s, once)`);
+  mkdirSync(root, { recursive: true });
+  const work = `${dir}.build-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  try {
+    execFileSync(PYTHON, [join(__dirname, 'build_decoder.py'), work, JSON.stringify(DECODER_ARCH)], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'ignore', 'inherit'] });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(work, dir);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { name: 'decoder-20M', dir, description };
+}
