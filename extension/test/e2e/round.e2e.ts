@@ -24,6 +24,7 @@ const CHROMIUM = process.env.ARIES_CHROMIUM ?? '/usr/bin/chromium';
 const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
 const ARIES_VIEW_BUTTON = '.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]';
 const ARIES_CONTAINER = '[id="workbench.view.extension.aries"]';
+const STATUS_ITEM = '.statusbar-item[id$="aries.status"]';
 const BUNDLED_DEMO = ['model/onnx/model.onnx', 'aries.json', 'prompts'].every((f) => existsSync(join(REPO, 'examples/arithmetic', f)));
 
 const missing = [
@@ -32,6 +33,21 @@ const missing = [
   !existsSync(CHROMIUM) && `${CHROMIUM}: apt-get install chromium`,
 ].filter(Boolean);
 const skip = missing.length ? `needs ${missing.join('; ')}` : undefined;
+
+const USER_SETTINGS: Record<string, unknown> = {
+  'security.workspace.trust.enabled': false,
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.welcomePage.walkthroughs.openOnInstall': false,
+  'telemetry.telemetryLevel': 'off',
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'update.mode': 'none',
+  'window.restoreWindows': 'none',
+  // Settings the extension sends to the engine: K=2 refinements, short answers.
+  'aries.refinementSteps': 2,
+  'aries.sampling.maxNewTokens': 16,
+};
 
 /** The project made small: 16 training prompts, 8 held-out, K=2 (a setting), short answers (a setting), one short epoch. */
 function shrink(config: Record<string, unknown>): Record<string, unknown> {
@@ -53,6 +69,7 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
   const started = Date.now();
   const screenshot = async (name: string): Promise<void> => {
     if (!page) return;
+    await sleep(600); // let a toast finish sliding in
     const file = join(ARTIFACTS, `${String(++shot).padStart(2, '0')}-${name}.png`);
     await page.screenshot({ path: file }).catch((e: unknown) => console.error(`screenshot ${file}: ${String(e)}`));
   };
@@ -70,20 +87,7 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       // code-server writes its config under XDG_CONFIG_HOME: keep it in the test's folder.
       env: { ...process.env, XDG_CONFIG_HOME: join(tmp, 'config'), XDG_DATA_HOME: join(tmp, 'data') },
     };
-    userSettings(dirs.userData, {
-      'security.workspace.trust.enabled': false,
-      'workbench.startupEditor': 'none',
-      'workbench.tips.enabled': false,
-      'workbench.welcomePage.walkthroughs.openOnInstall': false,
-      'telemetry.telemetryLevel': 'off',
-      'extensions.autoUpdate': false,
-      'extensions.autoCheckUpdates': false,
-      'update.mode': 'none',
-      'window.restoreWindows': 'none',
-      // Settings the extension sends to the engine: K=2 refinements, short answers.
-      'aries.refinementSteps': 2,
-      'aries.sampling.maxNewTokens': 16,
-    });
+    userSettings(dirs.userData, USER_SETTINGS);
     if (!BUNDLED_DEMO) {
       // Until examples/arithmetic/model is built: the project is written here from the engine tests' tiny model.
       step('no bundled demo model: writing the project from the engine tests\' tiny model');
@@ -132,6 +136,7 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       step('ARIES view before any round (welcome content)');
       await p.locator(ARIES_VIEW_BUTTON).first().click();
       await p.locator('.welcome-view-content', { hasText: BUNDLED_DEMO ? 'Initialize Project' : 'Run Full Round' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await p.locator(STATUS_ITEM).waitFor({ state: 'visible', timeout: 60_000 }); // the extension is active
       await screenshot('welcome');
 
       if (BUNDLED_DEMO) {
@@ -229,9 +234,27 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await screenshot('engine-crashed');
       await p.locator('.notifications-toasts .notification-toast', { hasText: 'stopped unexpectedly' }).locator('.monaco-button', { hasText: 'Restart Engine' }).click();
       await waitForToast(p, /the engine restarted/, 60_000);
-      await p.locator('.statusbar-item', { hasText: 'ARIES: round 1 trained' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await p.locator(STATUS_ITEM, { hasText: 'ARIES: round 1 trained' }).waitFor({ state: 'visible', timeout: 30_000 });
       assert.equal(enginePids(tmp).length, 1, 'one engine again');
       await screenshot('engine-restarted');
+
+
+      step('Restricted Mode: browsing works, training asks for trust');
+      userSettings(join(tmp, 'user-data'), { ...USER_SETTINGS, 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' });
+      await p.reload();
+      await p.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+      await p.locator(STATUS_ITEM).waitFor({ state: 'visible', timeout: 60_000 });
+      if (!(await p.locator(ARIES_CONTAINER).isVisible())) await p.locator(ARIES_VIEW_BUTTON).first().click();
+      await p.locator(`${ARIES_CONTAINER} .monaco-list-row`, { hasText: 'Round 1' }).first().waitFor({ state: 'visible', timeout: 60_000 });
+      await runCommand(p, 'ARIES: Run Full Round');
+      await waitForToast(p, /runs the trainer this workspace configures/, 30_000);
+      await screenshot('restricted-mode');
+      const db2 = new Database(dbPath, { readonly: true });
+      try {
+        assert.equal((db2.prepare('SELECT COUNT(*) AS n FROM rounds').get() as { n: number }).n, 1, 'no second round started in Restricted Mode');
+      } finally {
+        db2.close();
+      }
 
       step(`done in ${((Date.now() - started) / 1000).toFixed(0)} s; screenshots: ${readdirSync(ARTIFACTS).join(', ')}`);
     } catch (err) {
