@@ -138,6 +138,11 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await p.locator('.welcome-view-content', { hasText: BUNDLED_DEMO ? 'Initialize Project' : 'Run Full Round' }).first().waitFor({ state: 'visible', timeout: 60_000 });
       await p.locator(STATUS_ITEM).waitFor({ state: 'visible', timeout: 60_000 }); // the extension is active
       await screenshot('welcome');
+      await runCommand(p, 'Welcome: Open Walkthrough...');
+      await pickQuickItem(p, 'ARIES: your first round');
+      await p.locator('.gettingStartedContainer', { hasText: 'Run one full round' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+      await screenshot('walkthrough');
+      await runCommand(p, 'View: Close All Editors');
 
       if (BUNDLED_DEMO) {
         step('ARIES: Initialize Project');
