@@ -40,16 +40,29 @@ export function cancelled(what: string): EngineError {
   return new EngineError('CANCELLED', `${what} was cancelled; completed work is kept`, 'run it again to continue');
 }
 
-/** Turns anything thrown into an EngineError, keeping the message. */
-export function asEngineError(err: unknown): EngineError {
+/**
+ * Turns anything thrown into an EngineError, keeping the message. `database` (the file's path)
+ * names where a store error happened; every store error says what to do and that committed work
+ * is kept (each write is one transaction: a failed one leaves nothing behind).
+ */
+export function asEngineError(err: unknown, database?: string): EngineError {
   if (err instanceof EngineError) return err;
   if (err instanceof Error && err.name === 'AbortError') return cancelled('the operation');
   const message = err instanceof Error ? err.message : String(err);
-  if (/SQLITE_FULL|database or disk is full/i.test(message)) {
-    return new EngineError('STORE', `the database could not grow: ${message}`, 'free disk space and run the command again');
+  const code = (err as { code?: unknown } | null)?.code;
+  const where = database ? `${database}: ` : '';
+  const kept = 'completed work is kept';
+  if (/SQLITE_FULL|database or disk is full/i.test(message) || code === 'SQLITE_FULL') {
+    return new EngineError('STORE', `${where}the database could not grow (${message})`, `free disk space on its drive and run the command again; ${kept}`);
+  }
+  if (typeof code === 'string' && code.startsWith('SQLITE_IOERR')) {
+    return new EngineError('STORE', `${where}the database could not be written (${message})`, `check free disk space and the drive, then run the command again; ${kept}`);
+  }
+  if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
+    return new EngineError('STORE', `no space left to write a file (${message})`, `free disk space and run the command again; ${kept}`);
   }
   if (/SQLITE_BUSY|database is locked/i.test(message)) {
-    return new EngineError('STORE', `the database stayed locked: ${message}`, 'close other ARIES processes on this project and retry');
+    return new EngineError('STORE', `${where}the database stayed locked: ${message}`, 'close other ARIES processes on this project and retry');
   }
   return new EngineError('INTERNAL', message);
 }

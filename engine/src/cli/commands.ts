@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { EngineError, badInput } from '../errors';
+import { EngineError, asEngineError, badInput } from '../errors';
 import type { Logger } from '../log';
 import { OVERRIDE_ACTIONS, type OverrideAction, addOverride } from '../override/overrides';
 import { type JobControl } from '../progress';
@@ -37,6 +37,8 @@ async function withProject<T>(ctx: CommandContext, root: string | undefined, wor
   const bar = progressBar(process.stderr, !ctx.json);
   try {
     return await work(p, { signal: ctx.signal, progress: bar });
+  } catch (err) {
+    throw asEngineError(err, p.db.name); // a store error names the database
   } finally {
     bar.finish();
     closeProject(p);
