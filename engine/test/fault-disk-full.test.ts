@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -162,6 +162,7 @@ describe('disk full during a write', { timeout: 300_000 }, () => {
     ['import', 'collected', "SELECT id, content_hash, prompt_json, reference, split, seq FROM prompts ORDER BY seq"],
     ['score', 'collected', SCORES],
     ['select', 'scored', SELECTIONS],
+    ['export', 'selected', 'SELECT COUNT(*) FROM exports'],
   ];
   for (const [phase, from, check] of cases) {
     it(`aries ${phase} with no room to grow its files: exit 6 with the database named and what to do; rerun with room matches`, { skip: noBash }, () => {
@@ -178,6 +179,10 @@ describe('disk full during a write', { timeout: 300_000 }, () => {
       assert.equal(rerun.code, 0, rerun.stderr);
       const reference = ({ import: 'imported', score: 'scored', select: 'selected', export: 'exported' } as Record<string, string>)[phase]!;
       assert.equal(sha(rowsOf(db(root), check)), sha(rowsOf(db(stage[reference]!), check)));
+      if (phase === 'export') {
+        const [[recorded]] = rowsOf(db(root), 'SELECT sha256 FROM exports') as [[string]];
+        assert.equal(sha(readFileSync(join(root, '.aries/exports/round-1/data/train.jsonl'))), recorded, 'the file on disk is the one recorded');
+      }
     });
   }
 });

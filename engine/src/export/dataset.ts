@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { badInput } from '../errors';
+import { badInput, EngineError } from '../errors';
 import type { PromptInput } from '../generation/backend';
 import { getModel } from '../model/registry';
 import type { PairKind } from '../project/config';
@@ -128,7 +128,14 @@ export function writeAtomic(path: string, body: string): void {
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, body);
+      // writeSync may write less than asked (a nearly full disk, a file-size limit): loop, so the
+      // next write reports the error instead of a short file being renamed into place.
+      const bytes = Buffer.from(body);
+      for (let at = 0; at < bytes.length; ) {
+        const n = writeSync(fd, bytes, at, bytes.length - at);
+        if (n <= 0) throw Object.assign(new Error(`${tmp}: the disk accepted no more bytes`), { code: 'ENOSPC' });
+        at += n;
+      }
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -136,6 +143,10 @@ export function writeAtomic(path: string, body: string): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
+      throw new EngineError('STORE', `${path}: no space left to write it (${code})`, 'free disk space and run the command again; completed work is kept');
+    }
     throw err;
   }
 }
