@@ -47,6 +47,16 @@ class LoadedRows:
     sft: list[SFTRow] = field(default_factory=list)
 
 
+def _text(value: str, key: str, where: str) -> str:
+    """JSON can spell an unpaired UTF-16 surrogate ("\\ud83d") that no tokenizer can encode: refuse it here, with its line."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise DatasetError(f"{where}: \"{key}\" has an unpaired surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}; "
+                           "the text must be valid Unicode") from exc
+    return value
+
+
 def _check_messages(value: list, key: str, where: str) -> list[dict]:
     if not value:
         raise DatasetError(f"{where}: \"{key}\" is an empty list; give a string or at least one message")
@@ -60,6 +70,7 @@ def _check_messages(value: list, key: str, where: str) -> list[dict]:
             raise DatasetError(f"{where}: \"{key}\"[{i}].role is {m['role']!r}; use one of {', '.join(ROLES)}")
         if not isinstance(m["content"], str):
             raise DatasetError(f"{where}: \"{key}\"[{i}].content is {type(m['content']).__name__}; it must be a string")
+        _text(m["content"], f"{key}[{i}].content", where)
     return value
 
 
@@ -70,7 +81,7 @@ def _prompt(obj: dict, where: str) -> Prompt:
     if isinstance(value, str):
         if not value:
             raise DatasetError(f"{where}: \"prompt\" is empty")
-        return value
+        return _text(value, "prompt", where)
     if isinstance(value, list):
         return _check_messages(value, "prompt", where)
     raise DatasetError(f"{where}: \"prompt\" is {type(value).__name__}; it must be a string or a list of messages")
@@ -81,7 +92,7 @@ def _completion(obj: dict, key: str, where: str) -> str:
         raise DatasetError(f"{where}: missing key \"{key}\"")
     value = obj[key]
     if isinstance(value, str):
-        return value
+        return _text(value, key, where)
     if isinstance(value, list):
         msgs = _check_messages(value, key, where)
         if len(msgs) != 1 or msgs[0]["role"] != "assistant":
@@ -124,6 +135,10 @@ def read_rows(path: Path) -> LoadedRows:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{where}: invalid JSON at column {exc.colno}: {exc.msg}") from exc
+            except RecursionError as exc:
+                raise DatasetError(f"{where}: invalid JSON: nesting is too deep") from exc
+            except ValueError as exc:  # e.g. an integer of more than 4300 digits
+                raise DatasetError(f"{where}: invalid JSON: {exc}") from exc
             row = parse_row(obj, where)
             (out.preference if isinstance(row, PreferenceRow) else out.sft).append(row)
     if not out.preference and not out.sft:
