@@ -125,20 +125,27 @@ function parseRow(value: unknown, where: string): ParsedPrompt {
   let reference: string | null = null;
   if (refValue !== undefined && refValue !== null) {
     if (typeof refValue !== 'string' && typeof refValue !== 'number') throw badInput(`${where}: "reference" must be a string or a number, got ${typeof refValue}`);
-    reference = String(refValue);
+    reference = wellFormed(String(refValue), where, 'reference');
   }
   const hash = createHash('sha256').update(JSON.stringify(prompt)).update('\0').update(reference ?? '').digest('hex');
   let id: string;
   if (row.id === undefined || row.id === null) id = `sha256:${hash.slice(0, 16)}`;
-  else if ((typeof row.id === 'string' && row.id.length > 0 && row.id.length <= 200) || (typeof row.id === 'number' && Number.isFinite(row.id))) id = String(row.id);
+  else if ((typeof row.id === 'string' && row.id.length > 0 && row.id.length <= 200) || (typeof row.id === 'number' && Number.isFinite(row.id))) id = wellFormed(String(row.id), where, 'id');
   else throw badInput(`${where}: "id" must be a non-empty string (≤ 200 characters) or a number`);
   return { id, prompt, reference, hash, where };
+}
+
+/** JSON can spell an unpaired UTF-16 surrogate ("\ud83d"); no tokenizer or UTF-8 file can hold it, so it is refused here, with its line. */
+function wellFormed(text: string, where: string, key: string): string {
+  const at = text.search(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+  if (at >= 0) throw badInput(`${where}: "${key}" has an unpaired surrogate (U+${text.charCodeAt(at).toString(16).toUpperCase()}) at character ${at}`, 'the text must be valid Unicode');
+  return text;
 }
 
 function parsePrompt(source: unknown, where: string, key: string): PromptInput {
   if (typeof source === 'string') {
     if (!source.trim()) throw badInput(`${where}: "${key}" is empty`);
-    return source;
+    return wellFormed(source, where, key);
   }
   if (!Array.isArray(source) || source.length === 0) throw badInput(`${where}: "${key}" must be a non-empty string or a non-empty list of messages`);
   return source.map((m, i): ChatMessage => {
@@ -146,7 +153,7 @@ function parsePrompt(source: unknown, where: string, key: string): PromptInput {
     const { role, content } = m as Record<string, unknown>;
     if (typeof role !== 'string' || !ROLES.has(role)) throw badInput(`${where}: ${key}[${i}].role must be "system", "user" or "assistant", got ${JSON.stringify(role)}`);
     if (typeof content !== 'string') throw badInput(`${where}: ${key}[${i}].content must be a string`);
-    return { role: role as ChatMessage['role'], content };
+    return { role: role as ChatMessage['role'], content: wellFormed(content, where, `${key}[${i}].content`) };
   });
 }
 
