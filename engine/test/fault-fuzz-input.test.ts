@@ -233,6 +233,8 @@ describe('fuzzed aries.json', () => {
       }
       writeFileSync(join(t.root, 'aries.json'), good);
       assert.equal(runCli(['stats', '-p', t.root]).code, 0);
+      writeFileSync(join(t.root, 'aries.json'), `\ufeff${good}`);
+      assert.equal(runCli(['stats', '-p', t.root]).code, 0, 'a byte-order mark (Windows editors) is not an error');
       tt.diagnostic(`CLI: ${bad.length} bad aries.json files, exit 2 each, nothing changed`);
     } finally {
       t.dispose();

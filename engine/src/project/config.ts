@@ -210,7 +210,7 @@ export function readProjectConfig(root: string): ProjectConfig {
   if (!existsSync(file)) throw badInput(`${file}: no project file here`, 'run `aries init` in this folder, or pass the folder that holds aries.json');
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
+    value = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')); // editors on Windows may add a BOM
   } catch (err) {
     throw badInput(`${file}: not valid JSON (${(err as Error).message})`);
   }
