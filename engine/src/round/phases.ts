@@ -13,7 +13,7 @@ import { scoreSteps } from '../score/score-steps';
 import { selectRound, type SelectSummary } from '../selection/select-round';
 import type { CollectSummary } from '../trajectory/collect';
 import { collectRound } from './collect-round';
-import { addPhaseTime, openRound, type RoundRow, setRoundStatus } from './rounds';
+import { addPhaseTime, openRound, openRoundPolicy, type RoundRow, setRoundStatus } from './rounds';
 import { trainRound, type TrainResult } from './train';
 
 /**
@@ -41,10 +41,10 @@ export function importConfiguredPrompts(p: Project): ImportResult[] {
 
 export async function generatePhase(p: Project, job: JobControl = {}): Promise<{ round: RoundRow; summary: CollectSummary }> {
   importConfiguredPrompts(p);
-  const round = openRound(p);
-  const model = getModel(p.db, round.policy_model_id);
-  const backend = await openBackend(p, model);
+  // The model is opened (its folder checked) before a new round is created: a bad model changes nothing.
+  const backend = await openBackend(p, getModel(p.db, openRoundPolicy(p)));
   try {
+    const round = openRound(p);
     const summary = await timed(p, round, 'generate', () => collectRound(p, round.id, backend, job));
     return { round, summary };
   } finally {

@@ -32,6 +32,15 @@ export function openRound(p: Project): RoundRow {
   return getRound(p.db, Number(info.lastInsertRowid));
 }
 
+/** The policy of the round openRound would return, without creating a round (to check its model first). */
+export function openRoundPolicy(p: Project): number {
+  const latest = latestRound(p.db);
+  if (latest && latest.status !== 'trained') return latest.policy_model_id;
+  const model = currentModel(p.db);
+  if (!model) throw new EngineError('NOT_FOUND', 'the project has no current model', 'check "model" in aries.json');
+  return model.id;
+}
+
 export function latestRound(db: Db): RoundRow | null {
   return (db.prepare('SELECT * FROM rounds ORDER BY idx DESC LIMIT 1').get() as RoundRow | undefined) ?? null;
 }
