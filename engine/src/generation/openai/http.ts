@@ -191,6 +191,7 @@ export class HttpJsonClient {
     signal?.addEventListener('abort', onAbort, { once: true });
     arm();
     const started = Date.now();
+    let bodyRead = false;
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json', accept };
       const key = this.apiKey();
@@ -201,6 +202,7 @@ export class HttpJsonClient {
         throw this.statusFailure(response, text);
       }
       const result = await read(response, arm);
+      bodyRead = true;
       this.log.debug(`POST ${displayUrl(url)}: ${response.status} in ${Date.now() - started} ms`);
       return result;
     } catch (err) {
@@ -220,8 +222,9 @@ export class HttpJsonClient {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      // Releases the connection if the body was not read to the end (no effect once it was).
-      controller.abort();
+      // Releases the connection if the body was not read to the end. Once it was, aborting only
+      // costs a DOMException per request (a measurable share of the CPU at high request rates).
+      if (!bodyRead) controller.abort();
     }
   }
 
