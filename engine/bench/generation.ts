@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GREEDY, type PromptInput } from '../src/generation/backend';
+import { GREEDY, type GenerationRequest } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
 import { silentLogger } from '../src/log';
 import { closeProject, openProject } from '../src/project/project';
@@ -9,7 +9,7 @@ import { importPrompts } from '../src/prompt/import';
 import { openRound } from '../src/round/rounds';
 import { collectTrajectories } from '../src/trajectory/collect';
 import { createTrajectories } from '../src/trajectory/store';
-import { fmt, interleaved, median } from './measure';
+import { fmt, median } from './measure';
 import type { BenchModel } from './models';
 import { RecordingBackend } from './recording-backend';
 import { atLeast, atMost, info, type Finding, type SectionResult } from './report';
@@ -21,7 +21,8 @@ import { TransformersJsPeer, type PeerGeneration } from './transformers-js';
  * - single stream: one request at a time (engine batchSize 1, one pipeline call per prompt);
  * - trajectory collection: the engine's real collector (trajectory/collect.ts) on a temp project,
  *   N prompts × (answer + K refinements) in one chunk; the peer gets exactly the calls the
- *   collector made, batched (one pipeline call per collector call) and sequentially (a sample).
+ *   collector makes, right before or after each of them, batched (one pipeline call per collector
+ *   call) and sequentially (the first few prompts of each call).
  * The floor is the engine's own time inside onnxruntime's session.run for those tokens.
  */
 
@@ -150,83 +151,58 @@ async function trajectories(
 ): Promise<SectionResult> {
   const t = plan.trajectory;
   const maxNew = t.maxNewTokens;
-  // The engine goes first in the first repetition: that collection records the calls the peer replays.
-  let calls: Collected['calls'] = [];
-  let steps = 0;
-  let sample: PromptInput[][] = [];
+  const runs = { engine: [] as Collected[], peerBatched: [] as EngineRun[], peerSequential: [] as EngineRun[] };
   let sameBatched = 0;
-  const runs = await interleaved(plan.trajectoryReps, {
-    engine: async () => {
-      const r = await collectOnce(plan, backend);
-      if (calls.length === 0) {
-        calls = r.calls;
-        steps = calls.reduce((n, c) => n + c.requests.length, 0);
-        sample = calls.map((c) => c.requests.slice(0, t.sequentialSample).map((q) => q.prompt));
-      }
-      log(`    engine: ${r.tokens} tokens in ${fmt.ms(r.ms)}`);
-      return { ms: r.ms, tokens: r.tokens, forwardMs: r.forwardMs, backendMs: r.backendMs, texts: [] as string[] };
-    },
-    peerBatched: async () => {
-      const texts: string[] = [];
-      const run = await peerRun(
-        peer,
-        async () => {
-          let ms = 0;
-          for (const call of calls) {
-            const g = await peer.batched(call.requests.map((r) => r.prompt), maxNew);
-            ms += g.ms;
-            texts.push(...g.texts);
-          }
-          return { texts, ms };
-        },
-        peerTokens,
-        maxNew,
-      );
-      sameBatched = countSame(calls.flatMap((c) => c.results.map((r) => r.text)), texts);
-      log(`    transformers.js batched: ${run.tokens} tokens in ${fmt.ms(run.ms)}`);
-      return run;
-    },
-    peerSequential: async () =>
-      peerRun(
-        peer,
-        async () => {
-          const all: PeerGeneration = { texts: [], ms: 0 };
-          for (const prompts of sample) {
-            const g = await peer.sequential(prompts, maxNew);
-            all.texts.push(...g.texts);
-            all.ms += g.ms;
-          }
-          return all;
-        },
-        peerTokens,
-        maxNew,
-      ),
-  });
+  let steps = 0;
+  for (let rep = 0; rep < plan.trajectoryReps; rep++) {
+    // The peer gets each collector call's requests right before or after the engine (taking turns):
+    // batched as one pipeline call, and the first few one by one.
+    const batchedRun = emptyRun();
+    const sequentialRun = emptyRun();
+    const engineTexts: string[] = [];
+    const r = await collectOnce(plan, backend, async (requests) => {
+      const prompts = requests.map((q) => q.prompt);
+      add(batchedRun, await peerRun(peer, () => peer.batched(prompts, maxNew), peerTokens, maxNew));
+      add(sequentialRun, await peerRun(peer, () => peer.sequential(prompts.slice(0, t.sequentialSample), maxNew), peerTokens, maxNew));
+    });
+    for (const c of r.calls) engineTexts.push(...c.results.map((x) => x.text));
+    steps = engineTexts.length;
+    sameBatched = countSame(engineTexts, batchedRun.texts);
+    runs.engine.push(r);
+    runs.peerBatched.push(batchedRun);
+    runs.peerSequential.push(sequentialRun);
+    log(`    engine ${r.tokens} tokens in ${fmt.ms(r.ms)}; transformers.js batched ${batchedRun.tokens} in ${fmt.ms(batchedRun.ms)}, sequential ${sequentialRun.tokens} in ${fmt.ms(sequentialRun.ms)}`);
+  }
+  const calls = runs.engine[0]!.calls.length;
   const e = summarize(runs.engine);
   const backendMs = median(runs.engine.map((r) => r.backendMs));
   const pb = summarize(runs.peerBatched);
   const ps = summarize(runs.peerSequential);
   const best = pb.tps >= ps.tps ? { name: 'batched', ...pb } : { name: 'sequential', ...ps };
+  const other = best.name === 'batched' ? { name: 'sequential', ...ps } : { name: 'batched', ...pb };
   const subject = `${plan.model.name} · trajectories`;
   const findings: Finding[] = [
     atLeast(SECTION, `${subject} tokens/s`, `${fmt.num(e.tps)} tok/s`, `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s`, e.tps / best.tps, 3.0),
     atMost(SECTION, `${subject} wall / session.run`, fmt.ms(e.ms), `session.run ${fmt.ms(e.forwardMs)}`, e.ms / e.forwardMs, 1.5),
-    info(SECTION, `${subject} vs transformers.js ${best.name === 'batched' ? 'sequential' : 'batched'}`, `${fmt.num(e.tps)} tok/s`, `${fmt.num((best.name === 'batched' ? ps : pb).tps)} tok/s`, e.tps / (best.name === 'batched' ? ps : pb).tps),
+    info(SECTION, `${subject} vs transformers.js ${other.name}`, `${fmt.num(e.tps)} tok/s`, `${fmt.num(other.tps)} tok/s`, e.tps / other.tps),
   ];
+  const perRep = runs.engine.map((r, i) => `${fmt.num((r.tokens / r.ms) * 1000)} / ${fmt.num((runs.peerBatched[i]!.tokens / runs.peerBatched[i]!.ms) * 1000)}`);
   return {
     findings,
     notes: [
-      `- Trajectories (${plan.model.name}): the engine's collector (trajectory/collect.ts, steps written to SQLite as it goes) on a temp project, ` +
+      `- Trajectories (${plan.model.name}): the engine's collector (trajectory/collect.ts, each batch of steps written to SQLite) on a temp project, ` +
         `${t.prompts} prompts × (answer + ${t.refinements} refinements), greedy, ≤ ${maxNew} new tokens, one chunk of ${t.prompts} (onnx batchSize ${t.prompts}), ` +
         `median of ${plan.trajectoryReps}: ${fmt.int(e.tokens)} tokens in ${fmt.ms(e.ms)}, of which the backend ${fmt.ms(backendMs)} and session.run ${fmt.ms(e.forwardMs)}. ` +
-        `transformers.js replays the same ${calls.length} calls: batched (one pipeline call of ${t.prompts} prompts per collector call) ${fmt.int(pb.tokens)} tokens in ${fmt.ms(pb.ms)} ` +
+        `transformers.js gets the same ${calls} calls, each right before or after the engine's: batched (one pipeline call of ${t.prompts} prompts per call) ${fmt.int(pb.tokens)} tokens in ${fmt.ms(pb.ms)} ` +
         `(its session.run ${fmt.ms(pb.forwardMs)}); sequential on the first ${t.sequentialSample} prompts of each call ${fmt.int(ps.tokens)} tokens in ${fmt.ms(ps.ms)} ` +
-        `(its session.run ${fmt.ms(ps.forwardMs)}); its best is ${best.name}. Same text as the engine, batched: ${sameBatched}/${steps}.`,
+        `(its session.run ${fmt.ms(ps.forwardMs)}); its best is ${best.name}. Same text as the engine, batched: ${sameBatched}/${steps}. ` +
+        `Per repetition (engine / transformers.js batched tok/s): ${perRep.join(', ')}.`,
     ],
   };
 }
 
 interface Collected {
+  /** The collector's wall time, the peer's turns taken off. */
   ms: number;
   tokens: number;
   forwardMs: number;
@@ -235,7 +211,7 @@ interface Collected {
 }
 
 /** One collection with the real collector on a fresh temp project (prompts imported, round opened). */
-async function collectOnce(plan: GenerationPlan, backend: OnnxBackend): Promise<Collected> {
+async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, alongside: (requests: GenerationRequest[]) => Promise<void>): Promise<Collected> {
   const t = plan.trajectory;
   const root = mkdtempSync(join(tmpdir(), 'aries-bench-collect-'));
   try {
@@ -247,7 +223,7 @@ async function collectOnce(plan: GenerationPlan, backend: OnnxBackend): Promise<
       const round = openRound(p);
       const owner = { kind: 'round' as const, id: round.id };
       createTrajectories(p.db, owner, Array.from({ length: t.prompts }, (_, i) => `q${i}`), round.policy_model_id);
-      const recorder = new RecordingBackend(backend);
+      const recorder = new RecordingBackend(backend, alongside);
       const before = backend.stats;
       const started = performance.now();
       await collectTrajectories(p.db, owner, recorder, p.template, {
@@ -258,7 +234,7 @@ async function collectOnce(plan: GenerationPlan, backend: OnnxBackend): Promise<
         chunkSize: t.prompts,
         modelId: round.policy_model_id,
       });
-      const ms = performance.now() - started;
+      const ms = performance.now() - started - recorder.alongsideMs;
       const after = backend.stats;
       const tokens = recorder.calls.reduce((n, c) => n + c.results.reduce((m, r) => m + r.completionTokens, 0), 0);
       return { ms, tokens, forwardMs: after.forwardMs - before.forwardMs, backendMs: after.totalMs - before.totalMs, calls: recorder.calls };

@@ -52,15 +52,15 @@ function plans(quick: boolean): Plans {
   }
   return {
     generation: {
-      small: { reps: 3, trajectoryReps: 3, single: { prompts: 6, maxNewTokens: 64 }, trajectory: { prompts: 64, refinements: 3, maxNewTokens: 48, sequentialSample: 8 } },
+      small: { reps: 3, trajectoryReps: 3, single: { prompts: 12, maxNewTokens: 64 }, trajectory: { prompts: 64, refinements: 3, maxNewTokens: 48, sequentialSample: 8 } },
       // Refinement prompts are ~100 tokens: the 20M model's collection is mostly prefill, minutes per run here.
       decoder: { reps: 3, trajectoryReps: 1, single: { prompts: 3, maxNewTokens: 32 }, trajectory: { prompts: 64, refinements: 3, maxNewTokens: 16, sequentialSample: 4 } },
     },
     openai: {
       reps: 3,
       cases: [
-        { latencyMs: 500, concurrency: 32, requests: 320 },
-        { latencyMs: 1000, concurrency: 256, requests: 1024 },
+        { latencyMs: 500, concurrency: 32, requests: 192, clients: true },
+        { latencyMs: 1000, concurrency: 256, requests: 768, clients: true },
         { latencyMs: 20, concurrency: 64, requests: 2000, clients: true },
       ],
     },
