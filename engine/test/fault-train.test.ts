@@ -9,6 +9,7 @@ import { closeProject, openProject } from '../src/project/project';
 import { exportPhase, scorePhase, selectPhase } from '../src/round/phases';
 import { kill9, killAllCli, runCli, startCli, waitFor } from './support/bundled-cli';
 import { fakeTrainer } from './support/fake-trainer';
+import { FUZZ_SEED, oddValues, Rand } from './support/fuzz';
 import { integrity } from './support/store-digest';
 import { type SyntheticProject, syntheticProject } from './support/synthetic-round';
 import { PYTHON, tinyModel } from './support/tiny-model';
@@ -164,6 +165,49 @@ describe('the trainer fails: round failed, log kept, previous model current, ret
     assert.equal(s.round, 'trained');
     assert.equal(s.current, 'round-1');
     assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'succeeded']);
+  });
+});
+
+describe('fuzzed trainer output: the engine keeps what it can use and never crashes', { timeout: 120_000 }, () => {
+  let proj: SyntheticProject;
+  after(() => proj?.dispose());
+
+  /** Seeded protocol-looking lines with wrong types, and lines that are not JSON at all. */
+  function fuzzLines(seed: number, n: number): string {
+    const r = new Rand(seed);
+    const odd = (): unknown => r.pick(oddValues(r));
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const type = r.pick(['start', 'log', 'log', 'done', 'error', 'other', undefined]);
+      const line: Record<string, unknown> = { type };
+      for (const k of r.pick([['total_steps'], ['step', 'epoch', 'loss'], ['step', 'rewards/margins', 'learning_rate'], ['output_dir', 'steps', 'train_loss'], ['message', 'exit_code']])) {
+        line[k] = r.int(3) === 0 ? r.int(1000) : odd();
+      }
+      const shape = r.int(10);
+      if (shape === 0) lines.push(r.bytes(1 + r.int(300), [0x0a]).toString('latin1'));
+      else if (shape === 1) lines.push(JSON.stringify(line).slice(0, -1 - r.int(5)));
+      else if (shape === 2) lines.push(`${'{'.repeat(10_000)}`);
+      else lines.push(JSON.stringify(line));
+    }
+    lines.push(JSON.stringify({ type: 'log', step: 7, epoch: 1, loss: 0.25, learning_rate: 0.001 }));
+    return `${lines.join('\n')}\n`;
+  }
+
+  it('fuzzed stdout lines, then a clean exit: the run succeeds, metrics stored are numbers', async (t) => {
+    proj = await exportedProject();
+    const command = fakeTrainer(proj.root);
+    setTraining(proj.root, { command: command('lines') });
+    const N = 400;
+    const file = join(proj.root, 'lines.txt');
+    writeFileSync(file, fuzzLines(FUZZ_SEED, N));
+    const r = runCli(['train', '-p', proj.root], { env: { ...process.env, ARIES_FAKE_LINES: file } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /round 1: trained \d+ steps, loss (\d\.\d{4}|-); new current model/);
+    const s = state(proj.root);
+    assert.deepEqual([s.round, s.current, s.runs.map((x) => x.status)], ['trained', 'round-1', ['succeeded']]);
+    const metrics = count(join(proj.root, '.aries/aries.db'), "SELECT COUNT(*) FROM training_metrics WHERE typeof(step) != 'integer' OR (epoch IS NOT NULL AND typeof(epoch) NOT IN ('integer', 'real'))");
+    assert.equal(metrics, 0, 'only well-formed log lines are stored as metrics');
+    t.diagnostic(`${N} fuzzed trainer lines (seed ${FUZZ_SEED}): the run succeeded, the engine did not crash, only well-formed metrics were stored`);
   });
 });
 

@@ -84,27 +84,48 @@ export type TrainerLine = TrainerStartLine | TrainerLogLine | TrainerDoneLine | 
 
 export const TRAINER_EXIT = { ok: 0, badInput: 2, trainingFailed: 3 } as const;
 
-/** Parses one stdout line; anything that is not one of our lines (e.g. TRL's own output) gives null. */
+/** A finite number, or null (JSON has no NaN: trainers write null; anything else is not a number either). */
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const count = (v: unknown): number | null => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null);
+
+/**
+ * Parses one stdout line; anything that is not one of our lines (e.g. TRL's own output) gives null.
+ * The line is rebuilt field by field with the types above, so a trainer that prints a string or an
+ * object where a number belongs cannot reach the store or the progress bar.
+ */
 export function parseTrainerLine(line: string): TrainerLine | null {
   const text = line.trim();
-  if (!text.startsWith('{')) return null;
+  if (!text.startsWith('{') || text.length > 1_000_000) return null;
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
   const v = value as Record<string, unknown>;
   switch (v.type) {
-    case 'start':
-      return typeof v.total_steps === 'number' ? (v as unknown as TrainerStartLine) : null;
-    case 'log':
-      return typeof v.step === 'number' ? (v as unknown as TrainerLogLine) : null;
+    case 'start': {
+      const total = count(v.total_steps);
+      if (total === null) return null;
+      const byKind: Record<string, number> = {};
+      if (typeof v.rows_by_kind === 'object' && v.rows_by_kind !== null) for (const [k, n] of Object.entries(v.rows_by_kind)) if (count(n) !== null) byKind[k] = n as number;
+      const objective = v.objective === 'sft' || v.objective === 'rm' ? v.objective : 'dpo';
+      return { type: 'start', objective, rows: count(v.rows) ?? 0, rows_by_kind: byKind, device: typeof v.device === 'string' ? v.device : '', num_parameters: count(v.num_parameters) ?? 0, total_steps: total };
+    }
+    case 'log': {
+      const step = count(v.step);
+      if (step === null) return null;
+      const out: TrainerLogLine = { type: 'log', step, epoch: num(v.epoch) ?? 0, loss: num(v.loss), learning_rate: num(v.learning_rate) ?? 0 };
+      // Every other metric is kept when it is a number or null (an objective may add its own), at most 64 of them.
+      const extra = Object.entries(v).filter(([k, x]) => !(k in out) && (x === null || typeof x === 'number'));
+      for (const [k, x] of extra.slice(0, 64)) (out as unknown as Record<string, number | null>)[k] = num(x);
+      return out;
+    }
     case 'done':
-      return typeof v.output_dir === 'string' ? (v as unknown as TrainerDoneLine) : null;
+      return typeof v.output_dir === 'string' ? { type: 'done', output_dir: v.output_dir, steps: count(v.steps) ?? 0, train_loss: num(v.train_loss), runtime_s: num(v.runtime_s) ?? 0 } : null;
     case 'error':
-      return typeof v.message === 'string' ? (v as unknown as TrainerErrorLine) : null;
+      return typeof v.message === 'string' ? { type: 'error', message: v.message.slice(0, 4000), exit_code: count(v.exit_code) ?? 1 } : null;
     default:
       return null;
   }
