@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -165,6 +165,30 @@ describe('the trainer fails: round failed, log kept, previous model current, ret
     assert.equal(s.round, 'trained');
     assert.equal(s.current, 'round-1');
     assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'succeeded']);
+  });
+});
+
+describe('the export on disk is not the one recorded', { timeout: 60_000 }, () => {
+  let proj: SyntheticProject;
+  after(() => proj?.dispose());
+
+  it('changed (a re-export killed after its rename, a hand edit) or deleted: train refuses, says to export again, and nothing runs', async () => {
+    proj = await exportedProject();
+    setTraining(proj.root, { command: fakeTrainer(proj.root)('ok') });
+    const data = join(proj.root, '.aries/exports/round-1/data/train.jsonl');
+    writeFileSync(data, readFileSync(data, 'utf8').split('\n').slice(1).join('\n'));
+    const changed = runCli(['train', '-p', proj.root]);
+    assert.equal(changed.code, 2, changed.stderr);
+    assert.match(changed.stderr, /train\.jsonl: the file changed after export 1 was recorded \(sha256 [0-9a-f]{12}…, recorded [0-9a-f]{12}…\); run `aries export` to write round 1's dataset again, then train/);
+    rmSync(data);
+    const deleted = runCli(['train', '-p', proj.root]);
+    assert.equal(deleted.code, 2, deleted.stderr);
+    assert.match(deleted.stderr, /train\.jsonl: the dataset of export 1 cannot be read \(ENOENT\)/);
+    assert.deepEqual(state(proj.root).runs, [], 'no training run was started');
+    assert.equal(runCli(['export', '-p', proj.root]).code, 0);
+    const retry = runCli(['train', '-p', proj.root]);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(state(proj.root).current, 'round-1');
   });
 });
 

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors';
@@ -70,11 +71,11 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   const live = p.db.prepare("SELECT id, pid FROM training_runs WHERE round_id = ? AND status = 'running'").get(roundId) as { id: number; pid: number | null } | undefined;
   if (live) throw new EngineError('BAD_INPUT', `round ${round.idx} is already training (run ${live.id}, process ${live.pid ?? 'starting'})`, 'wait for it to finish or cancel it, then retry');
   const base = getModel(p.db, round.policy_model_id);
-  let exp = p.db.prepare('SELECT id, path FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(roundId) as { id: number; path: string } | undefined;
+  let exp = p.db.prepare('SELECT id, path, sha256 FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(roundId) as { id: number; path: string; sha256: string } | undefined;
   if (!exp) {
     const r = exportRound(p, roundId);
-    exp = { id: r.exportId, path: r.path };
-  }
+    exp = { id: r.exportId, path: r.path, sha256: r.sha256 };
+  } else checkExportFile(exp, round.idx);
   const custom = p.config.training.command;
   const python = custom && !custom.some((a) => a.includes('{python}')) ? '' : findTrainerPython(p.config.training.python);
   const started = now();
@@ -115,6 +116,22 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
     return m;
   })();
   return { runId, modelId: model.id, outputDir, steps: outcome.steps, trainLoss: outcome.trainLoss, lastMetrics: outcome.lastLog };
+}
+
+/**
+ * The run records which export it trained on, so the file must still be that export: a re-export
+ * killed after its rename (before its record), a deleted or hand-edited file would otherwise be
+ * trained on under another export's name and checksum.
+ */
+function checkExportFile(exp: { id: number; path: string; sha256: string }, roundIdx: number): void {
+  const again = `run \`aries export\` to write round ${roundIdx}'s dataset again, then train`;
+  let actual: string;
+  try {
+    actual = createHash('sha256').update(readFileSync(exp.path)).digest('hex');
+  } catch (err) {
+    throw new EngineError('BAD_INPUT', `${exp.path}: the dataset of export ${exp.id} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, again);
+  }
+  if (actual !== exp.sha256) throw new EngineError('BAD_INPUT', `${exp.path}: the file changed after export ${exp.id} was recorded (sha256 ${actual.slice(0, 12)}…, recorded ${exp.sha256.slice(0, 12)}…)`, again);
 }
 
 interface TrainerOutcome {
