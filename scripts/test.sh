@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
 
 echo "== typecheck" >&2
-for project in engine extension webview; do
+for project in engine extension webview webview/test; do
   if [ -f "$project/tsconfig.json" ]; then npx --no-install tsc -p "$project/tsconfig.json"; fi
 done
 
@@ -18,6 +18,10 @@ node --import tsx --test --test-reporter=spec engine/test/*.test.ts
 
 echo "== extension (node:test)" >&2
 node --import tsx --test --test-reporter=spec extension/test/*.test.ts
+
+echo "== webviews in Chromium (real bundles, real engine)" >&2
+node esbuild.mjs >/dev/null
+node --import tsx --test --test-reporter=spec webview/test/*.test.ts
 
 echo "== extension end to end (code-server + chromium)" >&2
 bash scripts/test-e2e.sh

@@ -48,9 +48,9 @@ describe('review: list, filters, search, detail, edits, agreement, dashboard', (
 
   it('groups trajectories by what needs a person', () => {
     assert.deepEqual(ids('all'), ['a', 'b', 'c', 'd']);
-    assert.deepEqual(ids('needs-review'), ['a', 'b', 'c', 'd']);
-    assert.deepEqual(ids('auto-selected'), ['a', 'b']);
-    assert.deepEqual(ids('skipped'), ['c', 'd']);
+    assert.deepEqual(ids('needs-review'), ['b', 'd']);
+    assert.deepEqual(ids('auto-selected'), ['a']);
+    assert.deepEqual(ids('skipped'), ['c']);
     assert.deepEqual(ids('disagreement'), ['b', 'd']);
     assert.deepEqual(ids('overridden'), []);
     const page = listTrajectories(t.project.db, { round: 1, filter: 'all', offset: 1, limit: 2 });
@@ -78,7 +78,7 @@ describe('review: list, filters, search, detail, edits, agreement, dashboard', (
     const [b0, b1] = stepIds('b');
     addOverride(t.project.db, { trajectoryId: id('b'), curator: 'ana', action: 'swap', strategy: 'verifier' });
     assert.deepEqual(ids('overridden'), ['b']);
-    assert.deepEqual(ids('needs-review'), ['a', 'c', 'd']);
+    assert.deepEqual(ids('needs-review'), ['d']);
     const edited = editStep(t.project.db, b1 as number, '5+5=10. #### 10', 'ana');
     addOverride(t.project.db, { trajectoryId: id('d'), curator: 'ana', action: 'pair', chosenStepId: editStep(t.project.db, stepIds('d')[1] as number, '7+1=8 #### 8', 'ana').id, rejectedStepId: stepIds('d')[0] });
     const d = getTrajectory(t.project.db, id('d'), t.project.template, 'verifier');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { refreshOverrideFlag, refreshSelectionFlags } from '../src/review/flags';
 import { listExports, listTrainingRuns } from '../src/server/run-history';
 import { trajectoryGroups } from '../src/server/trajectory-groups';
 import type { Db } from '../src/store/db';
@@ -40,6 +41,9 @@ describe('view requests (Trajectories, Exports, Training runs)', () => {
       skip(overridden!, 'verifier'); skip(overridden!, 'rule');
       db.prepare("INSERT INTO overrides (trajectory_id, curator, action, chosen_step_id, rejected_step_id, created_at) VALUES (?, 'ana', 'pair', ?, ?, '2026-01-02')").run(overridden, steps(overridden!, 1), steps(overridden!, 0));
       void unselected;
+      // Raw inserts (as above) bypass the domain functions that keep the review flags current.
+      refreshSelectionFlags(db, 1, 'verifier');
+      refreshOverrideFlag(db, overridden!);
 
       const g = trajectoryGroups(db, 'verifier');
       assert.equal(g.round, 1);
@@ -56,6 +60,7 @@ describe('view requests (Trajectories, Exports, Training runs)', () => {
 
       // An undone override no longer counts; the limit caps items, not counts.
       db.prepare("UPDATE overrides SET undone_at = '2026-01-03'").run();
+      refreshOverrideFlag(db, overridden!);
       const after = trajectoryGroups(db, 'verifier', 1, 1);
       assert.equal(after.groups.find((x) => x.name === 'skipped')!.count, 2);
       assert.equal(after.groups.find((x) => x.name === 'skipped')!.items.length, 1);

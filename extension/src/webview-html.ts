@@ -13,6 +13,10 @@ export interface WebviewPage {
   scriptUri: string;
   styleUris: string[];
   nonce?: string;
+  /** Browser harness only (webview/test/harness): a host shim loaded before the bundle, same nonce. */
+  preludeUri?: string;
+  /** Browser harness only: the harness talks to its host over HTTP. In VS Code nothing may connect. */
+  connectSrc?: string;
 }
 
 export function newNonce(): string {
@@ -29,6 +33,9 @@ export function webviewHtml(page: WebviewPage): string {
     `style-src ${page.cspSource}`,
     `font-src ${page.cspSource}`,
     `img-src ${page.cspSource} data:`,
+    `connect-src ${page.connectSrc ?? "'none'"}`,
+    "form-action 'none'",
+    "base-uri 'none'",
   ].join('; ');
   const styles = page.styleUris.map((u) => `  <link rel="stylesheet" href="${escapeAttr(u)}">`).join('\n');
   return `<!DOCTYPE html>
@@ -42,7 +49,7 @@ ${styles}
 </head>
 <body>
   <main id="app"></main>
-  <script type="module" nonce="${nonce}" src="${escapeAttr(page.scriptUri)}"></script>
+${page.preludeUri ? `  <script nonce="${nonce}" src="${escapeAttr(page.preludeUri)}"></script>\n` : ''}  <script type="module" nonce="${nonce}" src="${escapeAttr(page.scriptUri)}"></script>
 </body>
 </html>
 `;

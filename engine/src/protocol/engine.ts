@@ -13,6 +13,9 @@ import type { EvaluationResults } from '../evaluation/evaluate';
 import type { ExportCounts } from '../export/dataset';
 import type { PromptInput } from '../generation/backend';
 import type { ImportResult } from '../prompt/import';
+import type { Agreement } from '../review/agreement';
+import type { Dashboard } from '../review/dashboard';
+import type { ListQuery, TrajectoryDetail, TrajectoryPage } from '../review/queries';
 import type { RunReport } from '../round/run-loop';
 import type { ProjectStats } from '../round/stats';
 import type { ExportEntry, TrainingRunEntry } from '../server/run-history';
@@ -187,4 +190,53 @@ export namespace StateChangedNotification {
   export const method = 'aries/stateChanged' as const;
   /** engine -> client: the store changed (views refresh). */
   export const type = new NotificationType<{ what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[] }>(method);
+}
+
+// ---- Review (curation) and the dashboard -------------------------------------------------------
+
+export namespace ListTrajectoriesRequest {
+  export const method = 'aries/listTrajectories' as const;
+  export const type = new RequestType<ListQuery, TrajectoryPage, void>(method);
+}
+
+export namespace GetTrajectoryRequest {
+  export const method = 'aries/getTrajectory' as const;
+  export const type = new RequestType<{ id: number }, TrajectoryDetail, void>(method);
+}
+
+export interface OverrideParams {
+  trajectoryId: number;
+  curator: string;
+  action: 'accept' | 'pair' | 'swap' | 'tie' | 'discard';
+  chosenStepId?: number;
+  rejectedStepId?: number;
+  note?: string;
+}
+
+export namespace AddOverrideRequest {
+  export const method = 'aries/addOverride' as const;
+  /** Saved at once; returns the trajectory as it now is. */
+  export const type = new RequestType<OverrideParams, TrajectoryDetail, void>(method);
+}
+
+export namespace UndoOverrideRequest {
+  export const method = 'aries/undoOverride' as const;
+  /** Undoes this curator's latest live override on the trajectory. */
+  export const type = new RequestType<{ trajectoryId: number; curator: string }, TrajectoryDetail, void>(method);
+}
+
+export namespace EditStepRequest {
+  export const method = 'aries/editStep' as const;
+  /** Saves the text as a new curated step (the original is kept) and scores it with the verifier. */
+  export const type = new RequestType<{ stepId: number; text: string; curator: string }, TrajectoryDetail, void>(method);
+}
+
+export namespace AgreementRequest {
+  export const method = 'aries/agreement' as const;
+  export const type = new RequestType<{ round: number | null }, Agreement, void>(method);
+}
+
+export namespace DashboardRequest {
+  export const method = 'aries/dashboard' as const;
+  export const type = new RequestType<Record<string, never>, Dashboard, void>(method);
 }

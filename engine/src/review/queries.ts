@@ -3,7 +3,14 @@ import type { PromptInput } from '../generation/backend';
 import { refinePrompt, type RefinementTemplate } from '../refinement/template';
 import { type Db, parseJson } from '../store/db';
 
-/** What the review list can be narrowed to (the Trajectories view groups by the first four). */
+/**
+ * What the review list can be narrowed to. The first four split a round without overlap (the
+ * Trajectories view shows them as groups):
+ *   needs-review   no override, and the computed strategies disagree or none has run yet
+ *   auto-selected  no override, the exported strategy picked a pair and the others agree
+ *   skipped        no override, the exported strategy skipped it and the others agree
+ *   overridden     a person decided (the latest live override)
+ */
 export type ReviewFilter = 'all' | 'needs-review' | 'auto-selected' | 'skipped' | 'overridden' | 'disagreement' | 'low-margin';
 export const REVIEW_FILTERS: readonly ReviewFilter[] = ['all', 'needs-review', 'auto-selected', 'skipped', 'overridden', 'disagreement', 'low-margin'];
 
@@ -42,9 +49,9 @@ export interface TrajectoryPage {
 
 const FILTER_SQL: Record<ReviewFilter, string> = {
   all: '1',
-  'needs-review': 't.override_action IS NULL',
-  'auto-selected': "t.override_action IS NULL AND t.auto_status = 'pair'",
-  skipped: "t.override_action IS NULL AND t.auto_status = 'skip'",
+  'needs-review': 't.override_action IS NULL AND (t.disagreement = 1 OR t.auto_status IS NULL)',
+  'auto-selected': "t.override_action IS NULL AND t.disagreement = 0 AND t.auto_status = 'pair'",
+  skipped: "t.override_action IS NULL AND t.disagreement = 0 AND t.auto_status = 'skip'",
   overridden: 't.override_action IS NOT NULL',
   disagreement: 't.disagreement = 1',
   'low-margin': "t.auto_status = 'pair' AND t.margin IS NOT NULL AND t.margin < @lowMargin",

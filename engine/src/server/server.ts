@@ -19,6 +19,8 @@ import { projectStats } from '../round/stats';
 import { reapStaleRuns } from '../round/train';
 import { listExports, listTrainingRuns } from './run-history';
 import { trajectoryGroups } from './trajectory-groups';
+import { refreshSelectionFlags } from '../review/flags';
+import { registerReviewHandlers, type ServerContext } from './review-handlers';
 import { tryPrompt } from './try-prompt';
 
 const CODE: Record<EngineError['code'], number> = {
@@ -36,7 +38,7 @@ const CODE: Record<EngineError['code'], number> = {
  * time, report progress as notifications and stop on $/cancelRequest. Logs go through the
  * connection's console: stdout carries the protocol and nothing else may write to it.
  */
-export class EngineServer {
+export class EngineServer implements ServerContext {
   private project: Project | null = null;
   private settings: EngineSettings = {};
   private job: { id: string; method: string; controller: AbortController; ended: Promise<void> } | null = null;
@@ -108,6 +110,7 @@ export class EngineServer {
       }
     }));
     c.onRequest(TryPromptRequest.type, (params, token) => this.longJob(TryPromptRequest.method, params.jobId, token, (p, job) => tryPrompt(p, this.connection, params, job)));
+    registerReviewHandlers(c, this);
     c.onRequest(ReportRequest.type, () => this.handle(() => runReport(this.open())));
     c.onRequest(StatsRequest.type, (params) => this.handle(() => projectStats(this.open(), params.check ?? false)));
     c.onRequest(TrajectoryGroupsRequest.type, (params) => this.handle(() => trajectoryGroups(this.open().db, this.open().config.selection.strategy, params.round, params.limit)));
@@ -122,10 +125,13 @@ export class EngineServer {
     this.project = null;
     const p = openProject(root, this.log, { settings: this.settings });
     reapStaleRuns(p.db);
+    // The exported strategy may have changed (a setting): group the newest round by the current one.
+    const newest = latestRound(p.db);
+    if (newest) refreshSelectionFlags(p.db, newest.id, p.config.selection.strategy);
     this.project = p;
   }
 
-  private open(): Project {
+  open(): Project {
     if (!this.project) throw new ResponseError(ErrorCodes.NoProject, 'no ARIES project is open; run "ARIES: Initialize Project" or open a folder with aries.json');
     return this.project;
   }
@@ -148,11 +154,11 @@ export class EngineServer {
     };
   }
 
-  private changed(...what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[]): void {
+  changed(...what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[]): void {
     void this.connection.sendNotification(StateChangedNotification.type, { what });
   }
 
-  private async handle<T>(work: () => T | Promise<T>): Promise<T> {
+  async handle<T>(work: () => T | Promise<T>): Promise<T> {
     try {
       return await work();
     } catch (err) {

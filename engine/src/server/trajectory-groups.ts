@@ -1,4 +1,5 @@
 import { EngineError } from '../errors';
+import { listTrajectories, resolveRound } from '../review/queries';
 import type { Db } from '../store/db';
 
 /**
@@ -33,16 +34,6 @@ export interface TrajectoryGroups {
   groups: { name: TrajectoryGroupName; count: number; items: TrajectoryGroupItem[] }[];
 }
 
-interface TrajectoryRow {
-  id: number;
-  seq: number;
-  prompt_id: string;
-  preview: string;
-  steps: number;
-  o_action: string | null;
-  o_curator: string | null;
-}
-
 interface SelectionRow {
   trajectory_id: number;
   strategy: string;
@@ -52,56 +43,57 @@ interface SelectionRow {
   reason: string;
 }
 
-/** Groups a round's trajectories (the newest round when `round` is omitted); at most `limit` items per group. */
+/**
+ * Groups a round's trajectories (the newest round when `round` is omitted); at most `limit` items
+ * per group. The grouping is the review list's (review/queries.ts), read from the review flags, so
+ * the view and the review panel always agree; here each item also gets a line saying why.
+ */
 export function trajectoryGroups(db: Db, strategy: string, round?: number, limit = 50): TrajectoryGroups {
   if (!Number.isInteger(limit) || limit < 0 || limit > 500) throw new EngineError('BAD_INPUT', `limit must be 0..500, got ${limit}`);
-  const r = (round === undefined ? db.prepare('SELECT id, idx FROM rounds ORDER BY idx DESC LIMIT 1').get() : db.prepare('SELECT id, idx FROM rounds WHERE idx = ?').get(round)) as
-    | { id: number; idx: number }
-    | undefined;
-  const groups = TRAJECTORY_GROUPS.map((name) => ({ name, count: 0, items: [] as TrajectoryGroupItem[] }));
-  if (!r) {
-    if (round !== undefined) throw new EngineError('NOT_FOUND', `round ${round} does not exist`, 'pick a round from the Rounds view');
-    return { round: null, strategy, total: 0, groups };
-  }
-  const trajectories = db
-    .prepare(
-      `SELECT t.id, t.seq, t.prompt_id, substr(p.search_text, 1, 120) AS preview,
-              (SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id AND s.origin = 'model') AS steps,
-              o.action AS o_action, o.curator AS o_curator
-       FROM trajectories t JOIN prompts p ON p.id = t.prompt_id
-       LEFT JOIN overrides o ON o.id = (SELECT id FROM overrides WHERE trajectory_id = t.id AND undone_at IS NULL ORDER BY id DESC LIMIT 1)
-       WHERE t.round_id = ? AND t.status = 'complete' ORDER BY t.seq`,
-    )
-    .all(r.id) as TrajectoryRow[];
+  const r = resolveRound(db, round ?? null);
+  if (!r) return { round: null, strategy, total: 0, groups: TRAJECTORY_GROUPS.map((name) => ({ name, count: 0, items: [] })) };
+  const pages = TRAJECTORY_GROUPS.map((name) => ({ name, page: listTrajectories(db, { round: r.idx, filter: name, offset: 0, limit: Math.max(limit, 1) }) }));
+  const ids = pages.flatMap((p) => p.page.items.map((i) => i.id));
   const selections = new Map<number, SelectionRow[]>();
-  const rows = db
-    .prepare(
-      `SELECT s.trajectory_id, s.strategy, s.status, sc.idx AS c, sr.idx AS r, s.reason FROM selections s
-       JOIN trajectories t ON t.id = s.trajectory_id
-       LEFT JOIN steps sc ON sc.id = s.chosen_step_id LEFT JOIN steps sr ON sr.id = s.rejected_step_id
-       WHERE t.round_id = ? ORDER BY s.strategy`,
-    )
-    .all(r.id) as SelectionRow[];
-  for (const s of rows) selections.set(s.trajectory_id, [...(selections.get(s.trajectory_id) ?? []), s]);
-  const byName = new Map(groups.map((g) => [g.name, g]));
-  for (const t of trajectories) {
-    const [name, detail] = classify(t, selections.get(t.id) ?? [], strategy);
-    const g = byName.get(name)!;
-    g.count++;
-    if (g.items.length < limit) g.items.push({ id: t.id, seq: t.seq, promptId: t.prompt_id, preview: t.preview, steps: t.steps, detail });
+  const overrides = new Map<number, { action: string; curator: string }>();
+  if (ids.length) {
+    const marks = ids.map(() => '?').join(',');
+    for (const s of db
+      .prepare(
+        `SELECT s.trajectory_id, s.strategy, s.status, sc.idx AS c, sr.idx AS r, s.reason FROM selections s
+         LEFT JOIN steps sc ON sc.id = s.chosen_step_id LEFT JOIN steps sr ON sr.id = s.rejected_step_id
+         WHERE s.trajectory_id IN (${marks}) ORDER BY s.strategy`,
+      )
+      .all(...ids) as SelectionRow[]) {
+      selections.set(s.trajectory_id, [...(selections.get(s.trajectory_id) ?? []), s]);
+    }
+    for (const o of db
+      .prepare(`SELECT o.trajectory_id, o.action, o.curator FROM overrides o WHERE o.trajectory_id IN (${marks}) AND o.undone_at IS NULL ORDER BY o.id`)
+      .all(...ids) as { trajectory_id: number; action: string; curator: string }[]) {
+      overrides.set(o.trajectory_id, { action: o.action, curator: o.curator });
+    }
   }
-  return { round: r.idx, strategy, total: trajectories.length, groups };
+  const groups = pages.map(({ name, page }) => ({
+    name,
+    count: page.total,
+    items: page.items.slice(0, limit).map((i) => ({
+      id: i.id, seq: i.seq, promptId: i.promptId, preview: i.preview.slice(0, 120), steps: i.steps,
+      detail: detail(name, selections.get(i.id) ?? [], strategy, overrides.get(i.id)),
+    })),
+  }));
+  return { round: r.idx, strategy, total: pages[0]?.page.all ?? 0, groups };
 }
 
 function describe(s: SelectionRow): string {
   return s.status === 'pair' ? `${s.strategy}: step ${s.c} over step ${s.r}` : `${s.strategy} skip: ${s.reason}`;
 }
 
-function classify(t: TrajectoryRow, sel: SelectionRow[], strategy: string): [TrajectoryGroupName, string] {
-  if (t.o_action !== null) return ['overridden', `${t.o_action} by ${t.o_curator ?? 'a curator'}`];
+function detail(group: TrajectoryGroupName, sel: SelectionRow[], strategy: string, override: { action: string; curator: string } | undefined): string {
+  if (group === 'overridden') return `${override?.action ?? 'decided'} by ${override?.curator ?? 'a curator'}`;
   const exported = sel.find((s) => s.strategy === strategy);
-  if (!exported) return ['needs-review', sel.length ? `no ${strategy} selection yet; ${sel.map(describe).join('; ')}` : 'not selected yet'];
-  const outcome = (s: SelectionRow): string => (s.status === 'pair' ? `pair ${s.c}>${s.r}` : 'skip');
-  if (sel.some((s) => outcome(s) !== outcome(exported))) return ['needs-review', `strategies disagree: ${sel.map(describe).join('; ')}`];
-  return [exported.status === 'pair' ? 'auto-selected' : 'skipped', describe(exported)];
+  if (group === 'needs-review') {
+    if (!exported) return sel.length ? `no ${strategy} selection yet; ${sel.map(describe).join('; ')}` : 'not selected yet';
+    return `strategies disagree: ${sel.map(describe).join('; ')}`;
+  }
+  return exported ? describe(exported) : '';
 }
