@@ -1,4 +1,5 @@
 import type { FinishReason, PromptInput, SamplingParams } from '../generation/backend';
+import type { Statement } from 'better-sqlite3';
 import { type Db, now, parseJson } from '../store/db';
 
 /** Trajectories belong to a round (collection) or to an evaluation (held-out accuracy). */
@@ -73,18 +74,40 @@ export function loadTrajectories(db: Db, owner: Owner, onlyOpen: boolean): Traje
   }));
 }
 
+/**
+ * Rows per INSERT statement. SQLite wraps each statement in a savepoint, and FTS5 (the steps_fts
+ * trigger of migration 2) writes its pending index out at every savepoint: one statement per row
+ * made each row its own index segment to merge. Multi-row statements ingest about 1.7x faster
+ * (engine/bench, store section).
+ */
+const ROWS_PER_INSERT = 128;
+const insertStatements = new WeakMap<Db, Map<number, Statement>>();
+
+function insertRows(db: Db, rows: number): Statement {
+  let byRows = insertStatements.get(db);
+  if (!byRows) insertStatements.set(db, (byRows = new Map()));
+  let statement = byRows.get(rows);
+  if (!statement) {
+    statement = db.prepare(
+      `INSERT INTO steps (trajectory_id, idx, origin, text, prompt_tokens, completion_tokens, finish_reason, model_id, sampling_json, seed, duration_ms, created_at)
+       VALUES ${Array.from({ length: rows }, () => "(?, ?, 'model', ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(', ')}`,
+    );
+    byRows.set(rows, statement);
+  }
+  return statement;
+}
+
 /** Writes steps (and closes the trajectories they complete) in one transaction: all or nothing. */
 export function saveSteps(db: Db, steps: NewStep[]): void {
-  const insert = db.prepare(
-    `INSERT INTO steps (trajectory_id, idx, origin, text, prompt_tokens, completion_tokens, finish_reason, model_id, sampling_json, seed, duration_ms, created_at)
-     VALUES (?, ?, 'model', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
   const close = db.prepare("UPDATE trajectories SET status = 'complete', stop_reason = ? WHERE id = ?");
   const t = now();
   db.transaction(() => {
-    for (const s of steps) {
-      insert.run(s.trajectoryId, s.idx, s.text, s.promptTokens, s.completionTokens, s.finishReason, s.modelId, JSON.stringify(s.sampling), s.seed, s.durationMs, t);
-      if (s.completes) close.run(s.completes, s.trajectoryId);
+    for (let start = 0; start < steps.length; start += ROWS_PER_INSERT) {
+      const chunk = steps.slice(start, start + ROWS_PER_INSERT);
+      const values: unknown[] = [];
+      for (const s of chunk) values.push(s.trajectoryId, s.idx, s.text, s.promptTokens, s.completionTokens, s.finishReason, s.modelId, JSON.stringify(s.sampling), s.seed, s.durationMs, t);
+      insertRows(db, chunk.length).run(values);
     }
+    for (const s of steps) if (s.completes) close.run(s.completes, s.trajectoryId);
   })();
 }
