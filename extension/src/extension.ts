@@ -7,6 +7,7 @@ import { settingsChangeEffect } from './settings';
 import { createStatusBar } from './status-bar';
 import { TrainerLog } from './trainer-log';
 import { TryPromptPanel } from './try-prompt-panel';
+import { ReviewPanels } from './review/review-panels';
 import { registerViews } from './views/trees';
 import { hasProject, projectFolder } from './workspace-project';
 
@@ -34,12 +35,9 @@ export function activate(context: vscode.ExtensionContext): void {
   };
   setContext();
 
+  const panels = new ReviewPanels(context.extensionUri, engine, log);
   const openReview = (trajectoryId?: number): void => {
-    // The review panel (webview/src/review, bundled as dist/webview/review.js) plugs in here with its host side.
-    log.info(`Open Review${trajectoryId !== undefined ? ` (trajectory ${trajectoryId})` : ''}: the review panel is not in this build`);
-    void vscode.window.showInformationMessage(
-      'ARIES: the review panel is not available in this build yet. The Trajectories view groups each round (needs review, auto-selected, overridden, skipped); the CLI records decisions: `aries override TRAJECTORY --action …`.',
-    );
+    panels.openReview(trajectoryId).catch((err: unknown) => reportFailure('Open Review', err, log, e));
   };
 
   context.subscriptions.push(
@@ -49,6 +47,8 @@ export function activate(context: vscode.ExtensionContext): void {
     jobs,
     trainer,
     tryPrompt,
+    panels,
+    vscode.commands.registerCommand('aries.openDashboard', () => panels.openDashboard()),
     createStatusBar(engine, jobs),
     ...registerViews(engine, log, hasProject),
     ...registerCommands({ engine, jobs, log, trainer, apiKeys, tryPrompt, projectFolder, openReview }),

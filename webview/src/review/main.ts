@@ -393,7 +393,11 @@ host.onNotification((n) => {
       roundSelect.append(o);
     }
     say(`Reviewing as ${n.curator}; export uses overrides over the "${n.strategy}" strategy.`);
-    void reload();
+    const focus = n.focusTrajectory;
+    enqueue(async () => {
+      await reload();
+      if (focus !== undefined && current?.id !== focus && !(await list.selectById(focus))) show(await host.request('get', { id: focus }));
+    });
   } else if (n.kind === 'changed' && queued === 0) {
     void reload(true);
   }
