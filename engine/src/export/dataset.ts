@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { badInput, EngineError } from '../errors';
 import type { PromptInput } from '../generation/backend';
@@ -48,11 +48,36 @@ const asPrompt = (p: PromptInput, format: 'conversational' | 'string'): DatasetP
 const asCompletion = (text: string, format: 'conversational' | 'string'): DatasetCompletion =>
   format === 'string' ? text : [{ role: 'assistant', content: text }];
 
-/** Resolves an export path and refuses one that leaves the project folder. */
+/**
+ * Resolves an export path and refuses one that leaves the project folder, by its name or through a
+ * symbolic link: the deepest part of the path that exists (a link too, dangling or not) is resolved
+ * to where it really is, and that must be inside the project folder's real location.
+ */
 export function safeExportPath(root: string, path: string): string {
   const full = resolve(root, path);
-  const rel = relative(resolve(root), full);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw badInput(`export path ${path} is outside the project folder ${root}`, 'write exports inside the project');
+  const outside = (rel: string): boolean => rel.startsWith('..') || isAbsolute(rel);
+  if (outside(relative(resolve(root), full))) throw badInput(`export path ${path} is outside the project folder ${root}`, 'write exports inside the project');
+  let existing = full;
+  const rest: string[] = [];
+  while (!lstatSync(existing, { throwIfNoEntry: false })) {
+    rest.unshift(basename(existing));
+    existing = dirname(existing);
+  }
+  let real: string;
+  try {
+    real = join(realpathSync(existing), ...rest);
+  } catch (err) {
+    let target: string;
+    try {
+      target = resolve(dirname(existing), readlinkSync(existing)); // a dangling link: where it points is where the file would go
+    } catch {
+      throw badInput(`export path ${path}: ${existing} cannot be resolved (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'write exports to a plain folder inside the project');
+    }
+    real = join(target, ...rest);
+  }
+  if (outside(relative(realpathSync(root), real))) {
+    throw badInput(`export path ${path} is outside the project folder ${root}: ${existing} is a link to ${real}`, 'write exports inside the project (replace the link by a folder)');
+  }
   return full;
 }
 

@@ -21,6 +21,8 @@ export interface SyntheticOptions {
   seed?: number;
   model?: string;
   config?: Record<string, unknown>;
+  /** The folder name's start (mkdtemp adds six characters). */
+  prefix?: string;
 }
 
 export interface SyntheticProject {
@@ -38,7 +40,7 @@ export function rng(seed: number): (n: number) => number {
 }
 
 export function syntheticProject(options: SyntheticOptions): SyntheticProject {
-  const root = mkdtempSync(join(tmpdir(), 'aries-fault-'));
+  const root = mkdtempSync(join(tmpdir(), options.prefix ?? 'aries-fault-'));
   const k = options.refinements ?? 2;
   if (options.model) cpSync(options.model, join(root, 'model'), { recursive: true });
   else mkdirSync(join(root, 'model'));
