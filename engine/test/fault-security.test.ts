@@ -5,8 +5,9 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ts from 'typescript';
 import { expandCommand } from '../src/round/train';
-import { runCli } from './support/bundled-cli';
+import { runCli, runCliAsync } from './support/bundled-cli';
 import { fakeTrainer } from './support/fake-trainer';
+import { type LoopbackServer, startLoopbackServer } from './support/loopback-openai-server';
 import { findFiles } from './support/store-digest';
 import { copyProject, type SyntheticProject, syntheticProject } from './support/synthetic-round';
 import { REPO_ROOT } from './support/tiny-model';
@@ -177,6 +178,56 @@ describe('export paths stay inside the project, symbolic links included', { time
       assert.deepEqual(outsideFiles(), ['precious.txt']);
     } finally {
       rmSync(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('an API key in the environment appears nowhere the engine writes', { timeout: 240_000 }, () => {
+  const KEY_ENV = 'ARIES_FAULT_TEST_KEY';
+  const KEY = 'sk-aries-fault-9c1e2b4d7f3a-SECRET';
+  let server: LoopbackServer;
+  let root: string;
+  before(async () => {
+    server = await startLoopbackServer();
+    root = mkdtempSync(join(tmpdir(), 'aries-key-'));
+    writeFileSync(join(root, 'train.jsonl'), Array.from({ length: 16 }, (_, i) => JSON.stringify({ id: `t${i}`, prompt: `What is ${i} + 1?`, answer: i + 1 })).join('\n') + '\n');
+    writeFileSync(join(root, 'heldout.jsonl'), Array.from({ length: 4 }, (_, i) => JSON.stringify({ id: `h${i}`, prompt: `What is ${i} + 2?`, answer: i + 2 })).join('\n') + '\n');
+    const command = fakeTrainer(root)('env');
+    writeFileSync(join(root, 'aries.json'), JSON.stringify({
+      name: 'key', model: 'served-model', prompts: { train: ['train.jsonl'], heldout: ['heldout.jsonl'] },
+      generation: { backend: 'openai', refinements: 2, maxNewTokens: 8, openai: { baseUrl: server.baseUrl, apiKeyEnv: KEY_ENV } },
+      selection: { strategy: 'rule' }, training: { command },
+    }));
+  });
+  after(async () => {
+    await server?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  function filesWithKey(): string[] {
+    return findFiles(root, () => true).filter((f) => readFileSync(join(root, f)).includes(KEY));
+  }
+
+  it('a whole round (generate, score, select, export, train, eval) with --verbose: not in the database, logs, exports or output', async () => {
+    const env = { ...process.env, [KEY_ENV]: KEY };
+    const r = await runCliAsync(['run', '-p', root, '--rounds', '1', '--verbose'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(server.requests.length > 0 && server.requests.every((q) => q.headers.authorization === `Bearer ${KEY}`), 'the key was sent with every request');
+    assert.ok(existsSync(join(root, '.aries/runs/run-1/train.log')) && readFileSync(join(root, '.aries/runs/run-1/train.log'), 'utf8').includes('ENV '), 'the trainer printed its environment into train.log');
+    assert.deepEqual(filesWithKey(), [], 'files holding the key (database, WAL, train.log, trainer-config, exports, manifest)');
+    assert.equal(r.stdout.includes(KEY) || r.stderr.includes(KEY), false, 'the CLI output holds the key');
+  });
+
+  it('a server that echoes the key in its errors: the CLI error and the files do not hold it', async () => {
+    server.behave((q) => ({ kind: 'json', status: 401, body: { error: { message: `bad key ${String(q.headers.authorization)} (${KEY})` } } }));
+    try {
+      const r = await runCliAsync(['generate', '-p', root, '--verbose'], { env: { ...process.env, [KEY_ENV]: KEY } });
+      assert.equal(r.code, 4, r.stderr);
+      assert.match(r.stderr, /\[redacted\]/);
+      assert.equal(r.stdout.includes(KEY) || r.stderr.includes(KEY), false, r.stderr);
+      assert.deepEqual(filesWithKey(), []);
+    } finally {
+      server.reset();
     }
   });
 });

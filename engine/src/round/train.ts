@@ -147,7 +147,10 @@ interface TrainerOutcome {
 function runTrainer(p: Project, runId: number, command: string[], logPath: string, job: JobControl): Promise<TrainerOutcome> {
   const exe = command[0];
   if (!exe) throw new EngineError('BAD_INPUT', 'training.command is empty', 'remove it from aries.json to use the built-in trainer');
-  const env = { ...process.env, PYTHONPATH: [trainerPackageDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONPATH: [trainerPackageDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter), PYTHONUNBUFFERED: '1' };
+  // API keys are the engine's (generation and reward-model servers), not the trainer's: a trainer
+  // that prints its environment (crash reports, `accelerate env`) would put them in train.log.
+  for (const name of new Set([p.config.generation.openai.apiKeyEnv, p.config.rewardModel.apiKeyEnv])) delete env[name];
   const log = createWriteStream(logPath, { flags: 'a' });
   log.write(`# ${now()} ${JSON.stringify(command)}\n`);
   // stdin is the watchdog's lifeline: it closes when this process dies, and the trainer is stopped.

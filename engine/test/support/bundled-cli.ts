@@ -81,6 +81,18 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
   return { child, exited, stdout: () => out, stderr: () => err };
 }
 
+/** Like runCli, without blocking this process (a loopback server in it must keep answering). */
+export async function runCliAsync(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  const cli = startCli(args, options);
+  const timer = setTimeout(() => cli.child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  try {
+    const { code, signal } = await cli.exited;
+    return { code, signal, stdout: cli.stdout(), stderr: cli.stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Kills every engine process still running (for after() hooks). */
 export async function killAllCli(): Promise<void> {
   const waits = [...running].map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('close', r))));

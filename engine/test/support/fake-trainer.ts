@@ -12,6 +12,7 @@ import { join } from 'node:path';
  *   silent    prints nothing and sleeps for two minutes, ignoring a closed stdout (an orphan that lingers)
  *   lines     prints the JSON lines in the file named by ARIES_FAKE_LINES, then behaves like ok
  *   argv      prints its arguments as one JSON line on stderr, then behaves like ok
+ *   env       prints its environment on stdout and stderr (as careless tools do), then behaves like ok
  */
 const SOURCE = String.raw`
 const fs = require('node:fs');
@@ -48,6 +49,10 @@ if (mode === 'ok') {
   setTimeout(finish, 120000);
 } else if (mode === 'lines') {
   process.stdout.write(fs.readFileSync(process.env.ARIES_FAKE_LINES, 'utf8'));
+  finish();
+} else if (mode === 'env') {
+  process.stdout.write('ENV ' + JSON.stringify(process.env) + '\n');
+  process.stderr.write('ENV ' + JSON.stringify(process.env) + '\n');
   finish();
 } else if (mode === 'argv') {
   process.stderr.write('ARGV ' + JSON.stringify(process.argv.slice(2)) + '\n');
