@@ -15,10 +15,10 @@ import { copyProject, rng, type SyntheticProject, syntheticProject } from './sup
  * seeded random times and at moments found by polling the database / the export folder. After
  * every kill: PRAGMA integrity_check is ok, what was committed is whole (a transaction or a batch,
  * never part of one), no file that looks complete is partial; then a rerun finishes and the result
- * equals an uninterrupted run's. ARIES_FAULT_TRIALS (default 5 per phase) and ARIES_FAULT_SEED
+ * equals an uninterrupted run's. ARIES_FAULT_TRIALS (default 4 per phase) and ARIES_FAULT_SEED
  * make it a longer soak. Generate is covered by crash-resume.test.ts, training by fault-train.
  */
-const TRIALS = Number(process.env.ARIES_FAULT_TRIALS ?? 5);
+const TRIALS = Number(process.env.ARIES_FAULT_TRIALS ?? 4);
 const SEED = Number(process.env.ARIES_FAULT_SEED ?? 20261129);
 const PROMPTS = 6_000;
 const K = 2;
