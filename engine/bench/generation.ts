@@ -30,7 +30,7 @@ export interface GenerationPlan {
   model: BenchModel;
   threads: number;
   reps: number;
-  /** Repetitions of the trajectory comparison (its first engine run also records the calls the peer replays). */
+  /** Repetitions of the trajectory comparison (each one collection, the peer taking turns with it). */
   trajectoryReps: number;
   single: { prompts: number; maxNewTokens: number };
   trajectory: { prompts: number; refinements: number; maxNewTokens: number; sequentialSample: number };
