@@ -15,7 +15,7 @@ import { storeBench, sqliteCliVersion, type StorePlan } from './store';
 import { trainerBench } from './trainer';
 
 /**
- * `npm run bench [-- --quick] [-- --only generation,openai,store,trainer,e2e] [-- --threads N]`
+ * `npm run bench [-- [--quick] [--only generation,openai,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
  * Runs the benchmarks, prints the table and writes docs/benchmarks.md (a quick run writes to the
  * OS temp folder unless --write is given). Not part of `npm test`: targets are checked by the
  * ratios printed here, never by timed tests.
@@ -24,7 +24,7 @@ import { trainerBench } from './trainer';
 const SECTIONS = ['generation', 'openai', 'store', 'trainer', 'e2e'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
-const USAGE = `usage: npm run bench [-- --quick] [-- --only ${SECTIONS.join(',')}] [-- --threads N] [-- --write] [-- --out FILE]`;
+const USAGE = `usage: npm run bench [-- [--quick] [--only ${SECTIONS.join(',')}] [--threads N] [--write] [--out FILE]]`;
 
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

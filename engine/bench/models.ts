@@ -54,6 +54,8 @@ export function benchDecoder(log: (line: string) => void): BenchModel | { skip: 
     execFileSync(PYTHON, [join(__dirname, 'build_decoder.py'), work, JSON.stringify(DECODER_ARCH)], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'ignore', 'inherit'] });
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
+    // Builds for older trainer sources are never used again.
+    for (const old of readdirSync(root).filter((n) => n.startsWith('decoder-') && !n.includes('.build-') && join(root, n) !== dir)) rmSync(join(root, old), { recursive: true, force: true });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
