@@ -21,7 +21,7 @@ export class TrajectoryList {
   constructor(
     container: HTMLElement,
     private readonly fetchPage: (offset: number, limit: number) => Promise<ListPage>,
-    private readonly onSelect: (item: ListItem, index: number) => void,
+    private readonly onSelect: (item: ListItem, index: number) => Promise<void>,
   ) {
     this.viewport = el('div', 'list-viewport');
     this.viewport.tabIndex = 0;
@@ -36,7 +36,7 @@ export class TrajectoryList {
     new ResizeObserver(() => this.render()).observe(this.viewport);
     this.rows.addEventListener('click', (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>('[data-index]');
-      if (row) this.select(Number(row.dataset.index));
+      if (row) void this.select(Number(row.dataset.index));
     });
   }
 
@@ -85,7 +85,7 @@ export class TrajectoryList {
     await this.ensurePage(Math.floor(index / PAGE));
     this.render();
     const item = this.itemAt(index);
-    if (item) this.onSelect(item, index);
+    if (item) await this.onSelect(item, index);
   }
 
   /** Selects the trajectory if it is in a loaded page; false when it is not (filtered out or not loaded). */
