@@ -348,13 +348,31 @@ async function perform(action: KeyAction): Promise<void> {
       pending = { chosen: null, rejected: null };
       if (current) show(current);
       break;
+    case 'next-filter':
+    case 'previous-filter': {
+      const i = FILTERS.findIndex(([f]) => f === state.filter);
+      const next = FILTERS[(i + (action.kind === 'next-filter' ? 1 : FILTERS.length - 1)) % FILTERS.length] as [ReviewFilter, string];
+      setFilter(next[0]);
+      await reload();
+      say(`Filter: ${next[1]}`);
+      break;
+    }
   }
 }
 
-filterSelect.addEventListener('change', () => {
-  state.filter = (filterSelect as unknown as { value: string }).value as ReviewFilter;
+/** Shows the filter in the dropdown too (keyboard and mouse stay in step). */
+function setFilter(filter: ReviewFilter): void {
+  state.filter = filter;
   save();
-  void reload();
+  (filterSelect as unknown as { value: string }).value = filter;
+}
+
+filterSelect.addEventListener('change', () => {
+  const value = (filterSelect as unknown as { value: string }).value as ReviewFilter;
+  if (value === state.filter) return;
+  state.filter = value;
+  save();
+  enqueue(() => reload());
 });
 roundSelect.addEventListener('change', () => {
   const v = (roundSelect as unknown as { value: string }).value;

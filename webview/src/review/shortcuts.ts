@@ -1,6 +1,6 @@
 /** The review panel's keyboard map, shown in the UI (press ?). */
 export type KeyAction =
-  | { kind: 'next' | 'previous' | 'accept' | 'swap' | 'tie' | 'discard' | 'undo' | 'edit' | 'diff' | 'search' | 'help' | 'agreement' | 'escape' }
+  | { kind: 'next' | 'previous' | 'accept' | 'swap' | 'tie' | 'discard' | 'undo' | 'edit' | 'diff' | 'search' | 'help' | 'agreement' | 'escape' | 'next-filter' | 'previous-filter' }
   | { kind: 'choose'; role: 'chosen' | 'rejected'; number: number };
 
 export const SHORTCUTS: [string, string][] = [
@@ -15,6 +15,7 @@ export const SHORTCUTS: [string, string][] = [
   ['e', 'edit the chosen (or last) response; Ctrl+Enter saves it as a curated step'],
   ['v', 'word diff against the previous step on / off'],
   ['/', 'search'],
+  ['f / Shift+F', 'next / previous filter (needs review, auto-selected, skipped, overridden, disagree, low margin, all)'],
   ['a', 'agreement: human vs strategies, Cohen\'s κ between curators'],
   ['?', 'this help'],
   ['Esc', 'clear a half-made choice'],
@@ -49,6 +50,10 @@ export function keyAction(e: KeyboardEvent): KeyAction | null {
       return { kind: 'diff' };
     case '/':
       return { kind: 'search' };
+    case 'f':
+      return { kind: 'next-filter' };
+    case 'F':
+      return { kind: 'previous-filter' };
     case '?':
       return { kind: 'help' };
     case 'a':
