@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
 
 echo "== typecheck" >&2
-for project in engine extension webview webview/test; do
+for project in engine extension webview webview/test scripts; do
   if [ -f "$project/tsconfig.json" ]; then npx --no-install tsc -p "$project/tsconfig.json"; fi
 done
 

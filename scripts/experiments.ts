@@ -1,0 +1,133 @@
+/**
+ * The experiments behind docs/results.md: the embedded ARIES loop against its ablations, several
+ * seeds each, every run a fresh copy of a project driven by the real CLI (`aries run`).
+ *
+ *   npm run experiments -- [--project examples/arithmetic] [--rounds 3] [--seeds 1,2,3]
+ *                          [--variants aries,idpo,rule] [--out docs/results-experiments.md] [--work DIR]
+ *
+ * Variants (each changes one thing of the project's aries.json):
+ *   aries  direct + refine pairs, verifier selection (the project's own config)
+ *   idpo   direct pairs only (iterative DPO baseline)
+ *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
+ *   nonll  as aries, with rpo_alpha 0 (pure preference loss)
+ * A run that already finished in --work is not run again (its report is reread), so the script
+ * can be stopped and restarted.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { RunReport } from '../engine/src/round/run-loop';
+
+type Json = Record<string, unknown>;
+const ROOT = resolve(__dirname, '..');
+
+const VARIANTS: Record<string, { label: string; change: (c: Json) => void }> = {
+  aries: { label: 'ARIES (direct + refine pairs, verifier)', change: () => undefined },
+  idpo: { label: 'iterative DPO (direct pairs only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
+  rule: { label: 'ARIES with rule selection', change: (c) => void (obj(c, 'selection').strategy = 'rule') },
+  nonll: { label: 'ARIES without the NLL term (rpo_alpha 0)', change: (c) => void (obj(obj(c, 'training'), 'dpo').rpo_alpha = 0) },
+};
+
+function obj(c: Json, key: string): Json {
+  const v = c[key];
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Json;
+  const fresh: Json = {};
+  c[key] = fresh;
+  return fresh;
+}
+
+interface RunResult {
+  variant: string;
+  seed: number;
+  report: RunReport;
+  seconds: number;
+}
+
+function runOne(project: string, work: string, variant: string, seed: number, rounds: number): RunResult {
+  const dir = join(work, `${variant}-seed${seed}`);
+  const done = join(dir, 'report.json');
+  if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RunResult;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  // The project as it is, without its state: every run starts from the starting model.
+  cpSync(project, dir, { recursive: true, filter: (src) => !src.split(/[\\/]/).includes('.aries') });
+  const config = JSON.parse(readFileSync(join(dir, 'aries.json'), 'utf8')) as Json;
+  const generation = obj(config, 'generation');
+  generation.seed = seed;
+  obj(obj(config, 'training'), 'dpo').seed = seed;
+  VARIANTS[variant]?.change(config);
+  writeFileSync(join(dir, 'aries.json'), `${JSON.stringify(config, null, 2)}\n`);
+  const started = performance.now();
+  process.stderr.write(`[experiments] ${variant} seed ${seed}: aries run --rounds ${rounds} in ${dir}\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'engine/src/cli/main.ts'), 'run', dir, '--rounds', String(rounds), '--json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) throw new Error(`${variant} seed ${seed} failed (exit ${r.status}); see ${dir}/.aries`);
+  const result: RunResult = { variant, seed, report: JSON.parse(r.stdout) as RunReport, seconds: (performance.now() - started) / 1000 };
+  writeFileSync(done, JSON.stringify(result, null, 2));
+  return result;
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+const sd = (xs: number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
+const cell = (xs: number[]): string => (xs.length ? `${(100 * mean(xs)).toFixed(1)} ± ${(100 * sd(xs)).toFixed(1)}` : '–');
+
+function table(results: RunResult[], rounds: number): string {
+  const k = Math.max(...results.map((r) => r.report.base.evaluation?.refineAt.length ?? 0));
+  const lines = [
+    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | pairs d/r (mean) | wall s (mean) |`,
+    `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|`,
+  ];
+  const variants = [...new Set(results.map((r) => r.variant))];
+  const base = results.map((r) => r.report.base.evaluation).filter((e) => e !== null);
+  lines.push(`| starting model | 0 | ${base[0]?.n ?? '–'} | ${cell(base.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(base.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | – | – |`);
+  for (const v of variants) {
+    const runs = results.filter((r) => r.variant === v);
+    for (let round = 1; round <= rounds; round++) {
+      const rows = runs.map((r) => r.report.rounds.find((x) => x.round === round)).filter((x) => x !== undefined);
+      const evals = rows.map((r) => r.evaluation).filter((e) => e !== null);
+      const pairs = `${mean(rows.map((r) => r.pairs.direct)).toFixed(0)}/${mean(rows.map((r) => r.pairs.refine)).toFixed(0)}`;
+      const wall = mean(rows.map((r) => Object.values(r.seconds).reduce((a, b) => a + b, 0))).toFixed(0);
+      lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${pairs} | ${wall} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+function main(): void {
+  const { values } = parseArgs({
+    options: {
+      project: { type: 'string', default: 'examples/arithmetic' },
+      rounds: { type: 'string', default: '3' },
+      seeds: { type: 'string', default: '1,2,3' },
+      variants: { type: 'string', default: 'aries,idpo,rule' },
+      out: { type: 'string', default: 'docs/results-experiments.md' },
+      work: { type: 'string', default: join(tmpdir(), 'aries-experiments') },
+    },
+  });
+  const project = resolve(values.project);
+  const rounds = Number(values.rounds);
+  const seeds = values.seeds.split(',').map(Number);
+  const variants = values.variants.split(',');
+  for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
+  mkdirSync(values.work, { recursive: true });
+  const results: RunResult[] = [];
+  for (const seed of seeds) for (const v of variants) results.push(runOne(project, values.work, v, seed, rounds));
+  const md = [
+    `<!-- written by: npm run experiments -- --project ${values.project} --rounds ${rounds} --seeds ${values.seeds} --variants ${values.variants} -->`,
+    `Held-out accuracy (verifier, greedy), mean ± sd over seeds ${seeds.join(', ')}; each run is \`aries run ${values.project} --rounds ${rounds}\` on a fresh copy with generation.seed and training seed set to the seed.`,
+    '',
+    table(results, rounds),
+    '',
+    `Wall time per run: ${results.map((r) => `${r.variant}/${r.seed} ${r.seconds.toFixed(0)} s`).join(', ')}.`,
+  ].join('\n');
+  writeFileSync(resolve(values.out), `${md}\n`);
+  process.stdout.write(`${md}\n`);
+}
+
+main();
