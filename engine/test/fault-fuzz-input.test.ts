@@ -26,10 +26,10 @@ interface Tally {
 }
 
 const tally = (): Tally => ({ cases: 0, rejected: 0, accepted: 0, byKind: {} });
-const describeTally = (t: Tally): string => `${t.cases} cases (seed ${FUZZ_SEED}): ${t.rejected} rejected with file:line and nothing changed, ${t.accepted} still valid and imported; by kind ${JSON.stringify(t.byKind)}`;
+const describeTally = (t: Tally, seed: number): string => `${t.cases} cases (seed ${seed}): ${t.rejected} rejected with file:line and nothing changed, ${t.accepted} still valid and imported; by kind ${JSON.stringify(t.byKind)}`;
 
-/** A valid file's rows; ids carry the case number so earlier cases' imports never collide. */
-function baseRows(r: Rand, n: number): Record<string, unknown>[] {
+/** A valid file's rows; ids carry the test and case (`l12`, `j3`) so earlier cases' imports never collide. */
+function baseRows(r: Rand, n: string): Record<string, unknown>[] {
   return Array.from({ length: 12 }, (_, i) =>
     i % 3 === 0
       ? { id: `c${n}-q${i}`, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: `What is ${i}+${r.int(9)}?` }], reference: String(i) }
@@ -135,10 +135,10 @@ describe('fuzzed prompt files', () => {
     const r = new Rand(FUZZ_SEED);
     const count = tally();
     for (let n = 0; n < 300 * FUZZ_SCALE; n++) {
-      const { body, line, kind } = mutateJsonl(r, baseRows(r, n));
+      const { body, line, kind } = mutateJsonl(r, baseRows(r, `l${n}`));
       check(join(t.root, `fuzz-${n % 7}.jsonl`), body, new RegExp(`\\.jsonl:${line}: `), `case ${n} (${kind}, line ${line}, seed ${FUZZ_SEED})`, count, kind);
     }
-    tt.diagnostic(`JSONL ${describeTally(count)}`);
+    tt.diagnostic(`JSONL ${describeTally(count, FUZZ_SEED)}`);
     assert.ok(count.rejected > count.cases * 0.8, 'most mutations should be rejected');
   });
 
@@ -146,19 +146,19 @@ describe('fuzzed prompt files', () => {
     const r = new Rand(FUZZ_SEED + 1);
     const count = tally();
     for (let n = 0; n < 60 * FUZZ_SCALE; n++) {
-      const rows: unknown[] = baseRows(r, 1000 + n);
+      const rows: unknown[] = baseRows(r, `j${n}`);
       const i = r.int(rows.length);
       const path = r.pick(FIELDS).split('.')[0]!;
       rows[i] = r.int(4) === 0 ? r.pick(oddValues(r)) : { ...(rows[i] as object), [path]: r.pick(oddValues(r)) };
       const wrapped = r.int(2) ? rows : { prompts: rows };
       check(join(t.root, `fuzz-${n % 3}.json`), Buffer.from(JSON.stringify(wrapped)), new RegExp(`\\.json: item ${i + 1}: `), `case ${n} (item ${i + 1}, seed ${FUZZ_SEED + 1})`, count, 'json-item');
     }
-    tt.diagnostic(`JSON ${describeTally(count)}`);
+    tt.diagnostic(`JSON ${describeTally(count, FUZZ_SEED + 1)}`);
   });
 
   it('the CLI on a sample: exit 2, file:line on stderr, database and folder unchanged', (tt) => {
     const r = new Rand(FUZZ_SEED + 2);
-    const samples = Array.from({ length: 6 }, (_, n) => mutateJsonl(r, baseRows(r, 2000 + n))).filter((m) => m.kind !== 'huge');
+    const samples = Array.from({ length: 6 }, (_, n) => mutateJsonl(r, baseRows(r, `k${n}`))).filter((m) => m.kind !== 'huge');
     let checked = 0;
     for (const [n, m] of samples.entries()) {
       const file = join(t.root, `cli-${n}.jsonl`);

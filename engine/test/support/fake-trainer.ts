@@ -19,11 +19,11 @@ const fs = require('node:fs');
 const path = require('node:path');
 const [mode, outputDir] = process.argv.slice(2);
 const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+// Exit only once stdout has drained: process.exit() drops what a pipe has not taken yet (64 KiB).
 const finish = () => {
   fs.mkdirSync(outputDir, { recursive: true });
   fs.writeFileSync(path.join(outputDir, 'config.json'), '{"model_type": "fake"}');
-  say({ type: 'done', output_dir: outputDir, steps: 1, train_loss: 0.5, runtime_s: 0.01 });
-  process.exit(0);
+  process.stdout.write(JSON.stringify({ type: 'done', output_dir: outputDir, steps: 1, train_loss: 0.5, runtime_s: 0.01 }) + '\n', () => process.exit(0));
 };
 fs.writeFileSync('fake-trainer.pid', String(process.pid));
 process.stdout.on('error', () => {});
@@ -48,12 +48,10 @@ if (mode === 'ok') {
   process.on('SIGPIPE', () => {});
   setTimeout(finish, 120000);
 } else if (mode === 'lines') {
-  process.stdout.write(fs.readFileSync(process.env.ARIES_FAKE_LINES, 'utf8'));
-  finish();
+  process.stdout.write(fs.readFileSync(process.env.ARIES_FAKE_LINES, 'utf8'), finish);
 } else if (mode === 'env') {
-  process.stdout.write('ENV ' + JSON.stringify(process.env) + '\n');
   process.stderr.write('ENV ' + JSON.stringify(process.env) + '\n');
-  finish();
+  process.stdout.write('ENV ' + JSON.stringify(process.env) + '\n', finish);
 } else if (mode === 'argv') {
   process.stderr.write('ARGV ' + JSON.stringify(process.argv.slice(2)) + '\n');
   finish();
