@@ -57,6 +57,32 @@ describe('review: list, filters, search, detail, edits, agreement, dashboard', (
     assert.deepEqual([page.total, page.reviewed, page.all, page.items.length], [4, 0, 4, 2]);
   });
 
+  it('keeps every group count equal to its rows (counts come from review_counts, kept by triggers)', () => {
+    const check = (): void => {
+      for (const filter of ['all', 'needs-review', 'auto-selected', 'skipped', 'overridden', 'disagreement', 'low-margin'] as const) {
+        const page = listTrajectories(t.project.db, { round: null, filter, offset: 0, limit: 500 });
+        assert.equal(page.total, page.items.length, filter);
+      }
+      const all = listTrajectories(t.project.db, { round: null, filter: 'all', offset: 0, limit: 500 });
+      assert.equal(all.all, all.items.length);
+      assert.equal(all.reviewed, all.items.filter((i) => i.override !== null).length);
+    };
+    check();
+    addOverride(t.project.db, { trajectoryId: id('c'), curator: 'zed', action: 'tie' });
+    check();
+    undoOverride(t.project.db, id('c'), 'zed');
+    selectRound(t.project.db, round.id, ['verifier'], t.project.config.selection);
+    check();
+    selectRound(t.project.db, round.id, t.project.config.selection.compute, t.project.config.selection);
+    check();
+  });
+
+  it('pages by keyset: after a seq gives the rows that follow', () => {
+    const all = listTrajectories(t.project.db, { round: null, filter: 'all', offset: 0, limit: 500 }).items;
+    const next = listTrajectories(t.project.db, { round: null, filter: 'all', offset: 999, limit: 2, afterSeq: all[0]?.seq }).items;
+    assert.deepEqual(next.map((i) => i.id), all.slice(1, 3).map((i) => i.id));
+  });
+
   it('searches prompts and responses with user text that is never query syntax', () => {
     assert.deepEqual(ids('all', 'apples'), ['a']);
     assert.deepEqual(ids('all', 'seven'), ['d']);

@@ -24,6 +24,11 @@ export interface ListQuery {
   lowMargin?: number;
   offset: number;
   limit: number;
+  /**
+   * Keyset paging: rows after this seq (the last row of the page before), instead of skipping
+   * `offset` rows; what scrolling uses, so a page deep in a big round costs what the first does.
+   */
+  afterSeq?: number;
 }
 
 export interface TrajectoryListItem {
@@ -41,6 +46,8 @@ export interface TrajectoryListItem {
 export interface TrajectoryPage {
   round: number | null;
   total: number;
+  /** A search matched more than SEARCH_CAP trajectories; only the first SEARCH_CAP are listed. */
+  capped?: boolean;
   /** Trajectories of the round with a live override, and all complete ones: "n reviewed of N". */
   reviewed: number;
   all: number;
@@ -56,6 +63,19 @@ const FILTER_SQL: Record<ReviewFilter, string> = {
   disagreement: 't.disagreement = 1',
   'low-margin': "t.auto_status = 'pair' AND t.margin IS NOT NULL AND t.margin < @lowMargin",
 };
+
+/** The same filters over review_counts' buckets (low-margin needs the rows: counted from the index). */
+const BUCKET_SQL: Record<Exclude<ReviewFilter, 'low-margin'>, string> = {
+  all: '1',
+  'needs-review': "overridden = 0 AND (disagreement = 1 OR auto_status = '')",
+  'auto-selected': "overridden = 0 AND disagreement = 0 AND auto_status = 'pair'",
+  skipped: "overridden = 0 AND disagreement = 0 AND auto_status = 'skip'",
+  overridden: 'overridden = 1',
+  disagreement: 'disagreement = 1',
+};
+
+/** A search lists at most this many trajectories (the first matches in round order); `capped` says so. */
+export const SEARCH_CAP = 2000;
 
 /** Quotes each word for FTS5 so user text is never parsed as query syntax. */
 export function ftsQuery(search: string): string | null {
@@ -75,28 +95,42 @@ export function listTrajectories(db: Db, q: ListQuery): TrajectoryPage {
   const round = resolveRound(db, q.round);
   if (!round) return { round: null, total: 0, reviewed: 0, all: 0, items: [] };
   const match = q.search ? ftsQuery(q.search) : null;
-  const params = { round: round.id, lowMargin: q.lowMargin ?? 0.5, match, limit: Math.min(Math.max(q.limit, 1), 500), offset: Math.max(q.offset, 0) };
-  const searchSql = match
-    ? `AND (t.id IN (SELECT s.trajectory_id FROM steps s WHERE s.id IN (SELECT rowid FROM steps_fts WHERE steps_fts MATCH @match))
-          OR t.prompt_id IN (SELECT p.id FROM prompts p WHERE p.rowid IN (SELECT rowid FROM prompts_fts WHERE prompts_fts MATCH @match)))`
-    : '';
-  const where = `t.round_id = @round AND t.status = 'complete' AND ${FILTER_SQL[q.filter]} ${searchSql}`;
-  const total = (db.prepare(`SELECT COUNT(*) AS n FROM trajectories t WHERE ${where}`).get(params) as { n: number }).n;
+  const keyset = q.afterSeq !== undefined && !match;
+  const params = { round: round.id, lowMargin: q.lowMargin ?? 0.5, match, cap: SEARCH_CAP + 1, limit: Math.min(Math.max(q.limit, 1), 500), offset: keyset ? 0 : Math.max(q.offset, 0), afterSeq: q.afterSeq ?? -1 };
+  // A search starts from the round's matching trajectories (full-text indexes on answers and
+  // prompts, first matches first, capped; CROSS JOIN keeps SQLite from driving from the big
+  // index instead) and counts them in the same pass; a plain list walks the covering index in seq
+  // order and reads its counts from review_counts.
+  const from = match
+    ? `(SELECT id FROM (SELECT s.trajectory_id AS id FROM steps_fts f JOIN steps s ON s.id = f.rowid JOIN trajectories h ON h.id = s.trajectory_id AND h.round_id = @round
+                        WHERE steps_fts MATCH @match LIMIT @cap)
+        UNION SELECT id FROM (SELECT h.id FROM prompts_fts pf JOIN prompts p2 ON p2.rowid = pf.rowid JOIN trajectories h ON h.prompt_id = p2.id AND h.round_id = @round
+                        WHERE prompts_fts MATCH @match LIMIT @cap)) hits CROSS JOIN trajectories t ON t.id = hits.id`
+    : 'trajectories t';
+  const where = `t.round_id = @round AND t.status = 'complete' AND ${FILTER_SQL[q.filter]}`;
+  const bucket = (sql: string): number =>
+    (db.prepare(`SELECT IFNULL(SUM(n), 0) AS n FROM review_counts WHERE round_id = ? AND status = 'complete' AND ${sql}`).get(round.id) as { n: number }).n;
+  const countRows = (): number => (db.prepare(`SELECT COUNT(*) AS n FROM ${from} WHERE ${where}`).get(params) as { n: number }).n;
   const rows = db
     .prepare(
-      `SELECT t.id, t.seq, t.prompt_id, substr(p.search_text, 1, 160) AS preview, t.auto_status, t.margin, t.disagreement, t.override_action,
+      `SELECT t.id, t.seq, t.prompt_id, substr(p.search_text, 1, 160) AS preview, t.auto_status, t.margin, t.disagreement, t.override_action, page.total,
               (SELECT COUNT(*) FROM steps s WHERE s.trajectory_id = t.id AND s.origin = 'model') AS steps
-       FROM trajectories t JOIN prompts p ON p.id = t.prompt_id WHERE ${where} ORDER BY t.seq LIMIT @limit OFFSET @offset`,
+       FROM (SELECT t.id, ${match ? 'COUNT(*) OVER ()' : 'NULL'} AS total FROM ${from} WHERE ${where} ${keyset ? 'AND t.seq > @afterSeq' : ''} ORDER BY t.seq LIMIT @limit OFFSET @offset) page
+       JOIN trajectories t ON t.id = page.id JOIN prompts p ON p.id = t.prompt_id ORDER BY t.seq`,
     )
-    .all(params) as { id: number; seq: number; prompt_id: string; preview: string; auto_status: 'pair' | 'skip' | null; margin: number | null; disagreement: number; override_action: string | null; steps: number }[];
-  const counts = db
-    .prepare("SELECT COUNT(*) AS n, COUNT(override_action) AS reviewed FROM trajectories WHERE round_id = ? AND status = 'complete'")
-    .get(round.id) as { n: number; reviewed: number };
+    .all(params) as { id: number; seq: number; prompt_id: string; preview: string; auto_status: 'pair' | 'skip' | null; margin: number | null; disagreement: number; override_action: string | null; steps: number; total: number | null }[];
+  let total = match ? (rows[0]?.total ?? countRows()) : q.filter === 'low-margin' ? countRows() : bucket(BUCKET_SQL[q.filter]);
+  const capped = match !== null && total > SEARCH_CAP;
+  if (capped) {
+    total = SEARCH_CAP;
+    rows.splice(Math.max(0, SEARCH_CAP - params.offset));
+  }
   return {
     round: round.idx,
     total,
-    reviewed: counts.reviewed,
-    all: counts.n,
+    ...(capped ? { capped } : {}),
+    reviewed: bucket('overridden = 1'),
+    all: bucket('1'),
     items: rows.map((r) => ({
       id: r.id, seq: r.seq, promptId: r.prompt_id, preview: r.preview, steps: r.steps,
       autoStatus: r.auto_status, margin: r.margin, disagreement: r.disagreement === 1, override: r.override_action,

@@ -38,6 +38,7 @@ export function registerReviewHandlers(connection: Connection, ctx: ServerContex
       lowMargin: r.number('lowMargin', 0.5),
       offset: r.integer('offset', 0),
       limit: r.integer('limit', 100, 1, 500),
+      afterSeq: r.has('afterSeq') ? r.integer('afterSeq', 0) : undefined,
     });
   }));
 

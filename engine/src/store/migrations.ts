@@ -197,8 +197,37 @@ ALTER TABLE trajectories ADD COLUMN auto_status TEXT;          -- the exported s
 ALTER TABLE trajectories ADD COLUMN margin REAL;               -- that strategy's margin
 ALTER TABLE trajectories ADD COLUMN disagreement INTEGER NOT NULL DEFAULT 0;  -- strategies picked differently
 ALTER TABLE trajectories ADD COLUMN override_action TEXT;      -- the live override's action, if any
-CREATE INDEX trajectories_review ON trajectories(round_id, override_action, auto_status, seq);
-CREATE INDEX trajectories_disagreement ON trajectories(round_id, disagreement, seq);
+-- Covers the review list: rows of a round in seq order with every flag a filter reads, so a page
+-- or a count never touches the table.
+CREATE INDEX trajectories_review ON trajectories(round_id, status, seq, override_action, auto_status, disagreement, margin);
+
+-- How many of a round's trajectories sit in each review bucket, kept by triggers, so the list's
+-- counts ("n reviewed of N", each group's size) cost one small read at any project size.
+CREATE TABLE review_counts (
+  round_id INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  overridden INTEGER NOT NULL,
+  auto_status TEXT NOT NULL,                   -- '' when not selected
+  disagreement INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (round_id, status, overridden, auto_status, disagreement)
+) WITHOUT ROWID;
+CREATE TRIGGER review_counts_insert AFTER INSERT ON trajectories WHEN new.round_id IS NOT NULL BEGIN
+  INSERT INTO review_counts VALUES (new.round_id, new.status, new.override_action IS NOT NULL, IFNULL(new.auto_status, ''), new.disagreement, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER review_counts_update AFTER UPDATE OF status, override_action, auto_status, disagreement ON trajectories
+  WHEN old.round_id IS NOT NULL AND (old.status IS NOT new.status OR (old.override_action IS NULL) != (new.override_action IS NULL)
+    OR old.auto_status IS NOT new.auto_status OR old.disagreement != new.disagreement) BEGIN
+  UPDATE review_counts SET n = n - 1 WHERE round_id = old.round_id AND status = old.status AND overridden = (old.override_action IS NOT NULL)
+    AND auto_status = IFNULL(old.auto_status, '') AND disagreement = old.disagreement;
+  INSERT INTO review_counts VALUES (new.round_id, new.status, new.override_action IS NOT NULL, IFNULL(new.auto_status, ''), new.disagreement, 1)
+    ON CONFLICT DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER review_counts_delete AFTER DELETE ON trajectories WHEN old.round_id IS NOT NULL BEGIN
+  UPDATE review_counts SET n = n - 1 WHERE round_id = old.round_id AND status = old.status AND overridden = (old.override_action IS NOT NULL)
+    AND auto_status = IFNULL(old.auto_status, '') AND disagreement = old.disagreement;
+END;
 
 CREATE VIRTUAL TABLE steps_fts USING fts5(text, content='steps', content_rowid='id');
 CREATE TRIGGER steps_fts_insert AFTER INSERT ON steps BEGIN

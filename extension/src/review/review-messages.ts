@@ -52,6 +52,7 @@ export function checkReviewMessage(raw: unknown): Checked<ReviewRequests> {
           search: p.search === undefined ? undefined : str(p, 'search', 500),
           offset: int(p, 'offset', 0),
           limit: int(p, 'limit', 1, 500),
+          afterSeq: optInt(p, 'afterSeq', 0),
         },
       };
     case 'get':

@@ -20,7 +20,7 @@ export class TrajectoryList {
 
   constructor(
     container: HTMLElement,
-    private readonly fetchPage: (offset: number, limit: number) => Promise<ListPage>,
+    private readonly fetchPage: (offset: number, limit: number, afterSeq?: number) => Promise<ListPage>,
     private readonly onSelect: (item: ListItem, index: number) => Promise<void>,
   ) {
     this.viewport = el('div', 'list-viewport');
@@ -105,7 +105,10 @@ export class TrajectoryList {
     this.loading.add(page);
     const generation = this.generation;
     try {
-      const result = await this.fetchPage(page * PAGE, PAGE);
+      // Scrolling on from a loaded page continues after its last row (keyset); a jump uses the offset.
+      const before = this.pages.get(page - 1);
+      const last = before && before.length === PAGE ? before[PAGE - 1] : undefined;
+      const result = await this.fetchPage(page * PAGE, PAGE, last?.seq);
       if (generation === this.generation) this.pages.set(page, result.items);
     } finally {
       this.loading.delete(page);

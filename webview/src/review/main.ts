@@ -88,10 +88,10 @@ helpButton.setAttribute('secondary', '');
 helpButton.textContent = 'Shortcuts (?)';
 toolbar.append(roundSelect, filterSelect, search, diffToggle, helpButton);
 
-const list = new TrajectoryList(listPane, (offset, limit) => fetchPage(offset, limit), (item) => open(item));
+const list = new TrajectoryList(listPane, (offset, limit, afterSeq) => fetchPage(offset, limit, afterSeq), (item) => open(item));
 
-function fetchPage(offset: number, limit: number): Promise<ListPage> {
-  return host.request('list', { round: state.round, filter: state.filter, search: state.search || undefined, offset, limit });
+function fetchPage(offset: number, limit: number, afterSeq?: number): Promise<ListPage> {
+  return host.request('list', { round: state.round, filter: state.filter, search: state.search || undefined, offset, limit, afterSeq });
 }
 
 function save(): void {

@@ -12,6 +12,8 @@ export interface ListParams {
   search?: string;
   offset: number;
   limit: number;
+  /** Rows after this seq (the previous page's last row): cheap paging deep in a big round. */
+  afterSeq?: number;
 }
 
 export interface ListItem {
