@@ -1,8 +1,13 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { el } from '../shared/bridge';
+import { tickLabels, type ValueFormat } from './ticks';
 
-/** Line charts with uPlot, coloured from VS Code's chart palette so every theme reads. */
+/**
+ * Line charts with uPlot, coloured from VS Code's chart palette so every theme reads. uPlot draws
+ * on a canvas with colours read once, so the dashboard draws its charts again when the theme
+ * changes (main.ts).
+ */
 const PALETTE = ['--vscode-charts-blue', '--vscode-charts-green', '--vscode-charts-orange', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
 
 export function themeColor(variable: string, fallback: string): string {
@@ -15,7 +20,18 @@ export interface SeriesSpec {
   dash?: boolean;
 }
 
-export function lineChart(title: string, xLabel: string, x: number[], series: SeriesSpec[], yFormat: (v: number) => string = (v) => String(v)): HTMLElement {
+const measure = document.createElement('canvas').getContext('2d');
+
+/** Room for the widest tick label (uPlot's fixed 50 px cut "100.00" and "100%" to "00.00" and "00%"). */
+function axisSize(font: string): uPlot.Axis.Size {
+  return (_u, values) => {
+    if (!values?.length || !measure) return 50;
+    measure.font = font;
+    return Math.ceil(Math.max(...values.map((v) => measure.measureText(String(v)).width))) + 22;
+  };
+}
+
+export function lineChart(title: string, xLabel: string, x: number[], series: SeriesSpec[], format: ValueFormat = 'number'): HTMLElement {
   const box = el('figure', 'chart');
   box.append(el('figcaption', '', title));
   const plotHost = el('div', 'plot');
@@ -25,15 +41,22 @@ export function lineChart(title: string, xLabel: string, x: number[], series: Se
     return box;
   }
   const axis = themeColor('--vscode-descriptionForeground', '#888');
-  const grid = themeColor('--vscode-widget-border', 'rgba(128,128,128,0.2)') || 'rgba(128,128,128,0.2)';
+  const grid = themeColor('--vscode-widget-border', '') || themeColor('--vscode-panel-border', 'rgba(128,128,128,0.25)');
+  const family = themeColor('--vscode-font-family', 'system-ui, sans-serif');
+  const font = `12px ${family}`;
   const opts: uPlot.Options = {
     width: 420,
     height: 220,
-    scales: { x: { time: false } },
+    scales: {
+      x: { time: false },
+      // Accuracies are fractions: 0–100 %, never "500 %" on a flat line. Other values: their range,
+      // or ±1 around a single value (uPlot's default made 0 look like a point on a 0–100 scale).
+      y: { range: format === 'percent' ? [0, 1] : (_u, min, max) => (min === max ? [min - 1, max + 1] : uPlot.rangeNum(min, max, 0.1, true)) },
+    },
     axes: [
       // Rounds and steps are whole numbers: no 0.5 ticks.
-      { label: xLabel, stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (_u, vals) => vals.map((v) => String(v)) },
-      { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: (_u, vals) => vals.map((v) => yFormat(v)) },
+      { label: xLabel, stroke: axis, font, labelFont: `600 12px ${family}`, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], values: (_u, vals) => vals.map((v) => String(v)) },
+      { stroke: axis, font, size: axisSize(font), grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, values: (_u, vals) => tickLabels(vals, format) },
     ],
     series: [
       { label: xLabel },
@@ -42,7 +65,8 @@ export function lineChart(title: string, xLabel: string, x: number[], series: Se
         return { label: s.label, stroke: color, width: 2, dash: s.dash ? [6, 4] : undefined, points: { show: true, size: 5, fill: color }, spanGaps: true } as uPlot.Series;
       }),
     ],
-    legend: { show: true },
+    // A key of the series, without uPlot's live values ("--" until the pointer is over the plot).
+    legend: { show: true, live: false },
   };
   const data = [x, ...series.map((s) => s.values)] as uPlot.AlignedData;
   // uPlot needs the element in the document to measure; mount after insertion.

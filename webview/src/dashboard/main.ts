@@ -28,7 +28,7 @@ function render(d: DashboardData): void {
   const accuracy = lineChart('Held-out accuracy by round (0 = starting model)', 'round', x, [
     { label: 'direct', values: evals.map((e) => e?.direct ?? null) },
     ...Array.from({ length: k }, (_, i) => ({ label: `refine@${i + 1}`, values: evals.map((e) => e?.refineAt[i] ?? null), dash: i < k - 1 })),
-  ], pct);
+  ], 'percent');
   const charts = el('div', 'charts');
   charts.append(accuracy);
   const trained = d.rounds.filter((r) => r.training.length);
@@ -39,17 +39,17 @@ function render(d: DashboardData): void {
     return { label: `round ${r.round}`, values: steps.map((s) => byStep.get(s) ?? null) };
   });
   charts.append(
-    lineChart('Training loss', 'step', steps, curve((p) => p.loss), (v) => v.toFixed(2)),
-    lineChart('Reward margin (rewards/margins)', 'step', steps, curve((p) => p.margin), (v) => v.toFixed(2)),
-    lineChart('Reward accuracy (rewards/accuracies)', 'step', steps, curve((p) => p.accuracy), pct),
+    lineChart('Training loss', 'step', steps, curve((p) => p.loss)),
+    lineChart('Reward margin (rewards/margins)', 'step', steps, curve((p) => p.margin)),
+    lineChart('Reward accuracy (rewards/accuracies)', 'step', steps, curve((p) => p.accuracy), 'percent'),
   );
   const rx = d.rounds.map((r) => r.round);
   charts.append(lineChart('Length bias: mean characters of chosen vs rejected', 'round', rx, [
     { label: 'chosen', values: d.rounds.map((r) => r.lengths.chosen) },
     { label: 'rejected', values: d.rounds.map((r) => r.lengths.rejected) },
-  ], (v) => v.toFixed(0)));
+  ]));
   const maxIdx = Math.max(0, ...d.rounds.map((r) => r.lengths.byStep.length));
-  charts.append(lineChart('Answer length by refinement step (collected trajectories)', 'step', Array.from({ length: maxIdx }, (_, i) => i), d.rounds.map((r) => ({ label: `round ${r.round}`, values: Array.from({ length: maxIdx }, (_, i) => r.lengths.byStep[i] ?? null) })), (v) => v.toFixed(0)));
+  charts.append(lineChart('Answer length by refinement step (collected trajectories)', 'step', Array.from({ length: maxIdx }, (_, i) => i), d.rounds.map((r) => ({ label: `round ${r.round}`, values: Array.from({ length: maxIdx }, (_, i) => r.lengths.byStep[i] ?? null) }))));
 
   const table = el('table', 'rounds-table');
   const head = el('tr');
@@ -77,13 +77,28 @@ function render(d: DashboardData): void {
 
 type RoundPoint = DashboardData['rounds'][number]['training'][number];
 
+let shown: DashboardData | null = null;
+
 async function load(): Promise<void> {
   try {
-    render(await host.request('data', {}));
+    shown = await host.request('data', {});
+    render(shown);
   } catch (err) {
     app.replaceChildren(el('p', 'message error', (err as Error).message));
   }
 }
+
+// The charts are canvases painted with the theme's colours of the moment: draw them again when
+// VS Code changes the theme (the body's vscode-light / vscode-dark class, the variables on <html>).
+let redraw = 0;
+const themeChanged = new MutationObserver(() => {
+  cancelAnimationFrame(redraw);
+  redraw = requestAnimationFrame(() => {
+    if (shown) render(shown);
+  });
+});
+themeChanged.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+themeChanged.observe(document.body, { attributes: true, attributeFilter: ['class'] });
 
 host.onNotification(() => void load());
 host.ready();
