@@ -6,14 +6,17 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { labelByKeyboard, openWebview, setTheme, shownTrajectory, waitForMessage, waitForProgress } from './review';
 import { type CodeServer, installExtension, pickQuickItem, runCommand, sleep, startCodeServer, toasts, userSettings, waitForToast } from './workbench';
 
 /**
  * End to end in a real VS Code: the packaged VSIX installed into code-server, driven from the
  * command palette in Chromium. Initialize Project (the bundled arithmetic demo), shrink the
  * project so a round takes a couple of minutes, Run Full Round, watch the progress notification
- * finish, see the round in the Rounds view, check the SQLite file. Screenshots go to
- * test-artifacts/e2e/. Needs: ARIES_CODE_SERVER (scripts/install-code-server.sh prints it),
+ * finish, see the round in the Rounds view, check the SQLite file; Try a Prompt, an engine crash;
+ * a second round reviewed by keyboard in the review panel (review.ts), the dashboard; Restricted
+ * Mode. Screenshots go to test-artifacts/e2e/ (the review and the dashboard in a dark and a light
+ * theme). Needs: ARIES_CODE_SERVER (scripts/install-code-server.sh prints it),
  * ARIES_VSIX (scripts/package-vsix.mjs), /usr/bin/chromium. scripts/test-e2e.sh sets them up.
  */
 const REPO = resolve(__dirname, '../../..');
@@ -25,6 +28,8 @@ const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
 const ARIES_VIEW_BUTTON = '.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]';
 const ARIES_CONTAINER = '[id="workbench.view.extension.aries"]';
 const STATUS_ITEM = '.statusbar-item[id$="aries.status"]';
+const CURATOR = 'e2e-curator';
+const EDITED = 'Curated: the answer, checked by hand. #### 42';
 const BUNDLED_DEMO = ['model/onnx/model.onnx', 'aries.json', 'prompts'].every((f) => existsSync(join(REPO, 'examples/arithmetic', f)));
 
 const missing = [
@@ -47,6 +52,8 @@ const USER_SETTINGS: Record<string, unknown> = {
   // Settings the extension sends to the engine: K=2 refinements, short answers.
   'aries.refinementSteps': 2,
   'aries.sampling.maxNewTokens': 16,
+  // The name on review decisions.
+  'aries.curatorName': CURATOR,
 };
 
 /** The project made small: 16 training prompts, 8 held-out, K=2 (a setting), short answers (a setting), one short epoch. */
@@ -74,6 +81,142 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
     await page.screenshot({ path: file }).catch((e: unknown) => console.error(`screenshot ${file}: ${String(e)}`));
   };
   const step = (what: string): void => console.error(`[e2e ${((Date.now() - started) / 1000).toFixed(0)}s] ${what}`);
+
+  /**
+   * A second round step by step from the palette (Generate Trajectories, Score, Select Pairs, with
+   * "rule" as the exported strategy in aries.json: it picks a pair on most trajectories of the tiny
+   * model, where the verifier skips nearly all, so swap and accept of a pair apply), then a curator's
+   * work on it: 10 decisions and one edit in the review panel by keyboard only, a window reload,
+   * the decisions in SQLite and in the exported dataset, and the dashboard. Screenshots of both
+   * webviews in the dark and the light theme.
+   */
+  const reviewAndDashboard = async (p: Page, workspace: string, dbPath: string): Promise<void> => {
+    const userData = join(tmp, 'user-data');
+    step('round 2 step by step (aries.json: selection.strategy "rule"): Generate Trajectories, Score, Select Pairs');
+    await runCommand(p, 'View: Close All Editors');
+    await setTheme(p, userData, 'light');
+    const file = join(workspace, 'aries.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { selection?: Record<string, unknown> };
+    writeFileSync(file, JSON.stringify({ ...config, selection: { ...config.selection, strategy: 'rule' } }, null, 2));
+    const deadline = Date.now() + 60_000;
+    while (readConfig(dbPath)?.selection?.strategy !== 'rule') {
+      if (Date.now() > deadline) throw new Error('the engine did not reopen the project after aries.json changed');
+      await sleep(300);
+    }
+    await runCommand(p, 'ARIES: Generate Trajectories');
+    await waitForToast(p, /Round 2: \d+ trajectories/, 180_000);
+    await runCommand(p, 'ARIES: Score');
+    await waitForToast(p, /Round 2 scored/, 120_000);
+    await runCommand(p, 'ARIES: Select Pairs');
+    await waitForToast(p, /Round 2: .*pairs/, 120_000);
+    const total = countRows(dbPath, "SELECT COUNT(*) AS n FROM trajectories t JOIN rounds r ON r.id = t.round_id WHERE r.idx = 2 AND t.status = 'complete'");
+    assert.ok(total >= 11, `round 2 has ${total} complete trajectories; the review needs 11`);
+
+    step('ARIES: Open Review; Shift+F: the "All" filter; 10 decisions by keyboard');
+    let view = await openWebview(p, 'ARIES: Open Review', '.progress-text');
+    await waitForProgress(view, new RegExp(`Round 2: 0 reviewed of ${total}`));
+    await p.keyboard.press('Shift+F');
+    await waitForMessage(view, 'Filter: All');
+    await waitForProgress(view, new RegExp(`${total} shown`));
+    const decided = await labelByKeyboard(p, view, { n: 10, undoAt: 5, strategy: 'rule', log: (m) => step(`  ${m}`) });
+    const tally = (action: string): number => decided.filter((d) => d.action === action).length;
+    for (const action of ['accept', 'tie', 'discard']) assert.ok(tally(action) >= 1, `the mix has ${action}: ${JSON.stringify(decided)}`);
+
+    step('j, e: edit the next trajectory\'s response; Ctrl+Enter saves it as a curated step');
+    await p.keyboard.press('j');
+    const edited = await shownTrajectory(view, decided[decided.length - 1]!.trajectoryId);
+    await p.keyboard.press('e');
+    await view.locator('vscode-textarea').waitFor({ state: 'visible', timeout: 10_000 });
+    await sleep(300); // the editor takes the focus
+    await p.keyboard.press('Control+A');
+    await p.keyboard.type(EDITED);
+    await p.keyboard.press('Control+Enter');
+    await view.locator('.step-label', { hasText: `edited by ${CURATOR}` }).waitFor({ state: 'visible', timeout: 20_000 });
+    await waitForMessage(view, 'as a new curated step');
+    await screenshot('review-light');
+
+    step('Developer: Reload Window; the review opened again counts the 10 decisions');
+    const loaded = p.waitForEvent('load', { timeout: 60_000 });
+    await runCommand(p, 'Developer: Reload Window');
+    await loaded;
+    await p.locator('.monaco-workbench').waitFor({ timeout: 90_000 });
+    await p.locator(STATUS_ITEM).waitFor({ state: 'visible', timeout: 60_000 });
+    view = await openWebview(p, 'ARIES: Open Review', '.progress-text');
+    const progress = await waitForProgress(view, new RegExp(`Round 2: 10 reviewed of ${total}`));
+    step(`  after the reload: "${progress}"`);
+    await setTheme(p, userData, 'dark', view);
+    await p.keyboard.press('Shift+F');
+    await waitForMessage(view, 'Filter: All');
+    await shownTrajectory(view, null);
+    await view.locator('.list-row.selected .status-overridden').waitFor({ state: 'visible', timeout: 10_000 });
+    await screenshot('review-dark');
+
+    step('SQLite: the overrides and the curated step');
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      const live = db.prepare('SELECT trajectory_id AS id, action, chosen_step_id AS c, rejected_step_id AS r FROM overrides WHERE undone_at IS NULL AND curator = ? ORDER BY id').all(CURATOR) as { id: number; action: string; c: number | null; r: number | null }[];
+      assert.deepEqual(live.map((o) => [o.id, o.action]), decided.map((d) => [d.trajectoryId, d.action]), 'one live override per decision, in order');
+      const undone = db.prepare('SELECT trajectory_id AS id, action FROM overrides WHERE undone_at IS NOT NULL').all();
+      const undoneAt = decided.find((d) => d.undid)!;
+      assert.deepEqual(undone, [{ id: undoneAt.trajectoryId, action: 'accept' }]);
+      const step = db.prepare('SELECT id, trajectory_id AS t, idx FROM steps WHERE id = ?');
+      const selection = db.prepare("SELECT chosen_step_id AS c, rejected_step_id AS r FROM selections WHERE trajectory_id = ? AND strategy = 'rule'");
+      for (const o of live) {
+        const d = decided.find((x) => x.trajectoryId === o.id)!;
+        const sel = selection.get(o.id) as { c: number | null; r: number | null };
+        if (o.action === 'tie' || o.action === 'discard') assert.deepEqual([o.c, o.r], [null, null], `#${o.id} ${o.action}`);
+        if (o.action === 'accept') assert.deepEqual([o.c, o.r], [sel.c, sel.r], `#${o.id} accept keeps the rule's pick`);
+        if (o.action === 'swap') assert.deepEqual([o.c, o.r], [sel.r, sel.c], `#${o.id} swap`);
+        if (o.action === 'pair') {
+          const [c, r] = [step.get(o.c) as { t: number; idx: number }, step.get(o.r) as { t: number; idx: number }];
+          assert.deepEqual([c.t, r.t, r.idx], [o.id, o.id, 0], `#${o.id} pair: the last step over the first`);
+          assert.ok(c.idx > 0);
+        }
+        assert.equal(d.pair, o.c !== null && o.r !== null, `#${o.id} ${o.action} resolves to a pair or not`);
+      }
+      const curated = db.prepare("SELECT s.trajectory_id AS t, s.idx, s.text, s.curator, o.trajectory_id AS fromT, o.idx AS fromIdx, o.origin AS fromOrigin FROM steps s JOIN steps o ON o.id = s.edited_from_step_id WHERE s.origin = 'curator'").all();
+      assert.equal(curated.length, 1, JSON.stringify(curated));
+      const c = curated[0] as { t: number; idx: number; text: string; curator: string; fromT: number; fromIdx: number; fromOrigin: string };
+      assert.deepEqual([c.t, c.text, c.curator, c.fromT, c.fromIdx, c.fromOrigin], [edited.id, EDITED, CURATOR, edited.id, c.idx, 'model']);
+    } finally {
+      db.close();
+    }
+
+    step('ARIES: Export Dataset: overrides over the automatic selection');
+    await runCommand(p, 'ARIES: Export Dataset');
+    const toast = await waitForToast(p, /round 2 exported: \d+ rows/, 60_000);
+    step(`  ${toast.replace(/\s+/g, ' ')}`);
+    const manifest = JSON.parse(readFileSync(join(workspace, '.aries/exports/round-2/manifest.json'), 'utf8')) as { path: string; counts: { overridden: number; total: number }; config: { kinds: string[] } };
+    assert.equal(manifest.counts.overridden, 10);
+    assert.equal(manifest.path, join(workspace, '.aries/exports/round-2/data/train.jsonl'));
+    const rows = readFileSync(manifest.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { trajectory_id: number; source: string; curator: string | null; strategy: string; kind: string; chosen_step_id: number; rejected_step_id: number });
+    assert.equal(rows.length, manifest.counts.total);
+    const byDecision = decided.flatMap((d) => rows.filter((r) => r.trajectory_id === d.trajectoryId).map((r) => ({ ...r, d })));
+    assert.ok(byDecision.every((r) => r.source === 'override' && r.curator === CURATOR && r.strategy === 'human'), 'every row of a decided trajectory comes from the curator');
+    for (const d of decided) {
+      const mine = rows.filter((r) => r.trajectory_id === d.trajectoryId);
+      assert.equal(mine.length, d.pair ? manifest.config.kinds.length : 0, `#${d.trajectoryId} ${d.action}: ${mine.length} rows`);
+    }
+    assert.equal(rows.filter((r) => r.source === 'override').length, decided.filter((d) => d.pair).length * manifest.config.kinds.length);
+
+    step('ARIES: Open Dashboard');
+    view = await openWebview(p, 'ARIES: Open Dashboard', '.rounds-table');
+    await view.locator('canvas').first().waitFor({ state: 'visible', timeout: 20_000 });
+    const table = (await view.locator('.rounds-table tr').allInnerTexts()).map((r) => r.replace(/\s+/g, ' ').trim());
+    step(`  rounds table: ${table.join(' | ')}`);
+    assert.ok(table.some((r) => /^1 trained round-1 /.test(r)), 'round 1 in the table');
+    assert.ok(table.some((r) => new RegExp(`^2 exported .*\\(10/${total}\\)`).test(r)), 'round 2 with its override rate');
+    const canvases = await view.locator('canvas').count();
+    assert.ok(canvases >= 1, `${canvases} uPlot canvases`);
+    await screenshot('dashboard-dark');
+    // The charts are canvases painted in the theme's colours: a theme change draws them again.
+    await view.locator('canvas').first().evaluate((c) => c.setAttribute('data-painted-before', ''));
+    await setTheme(p, userData, 'light', view);
+    await view.locator('canvas[data-painted-before]').waitFor({ state: 'detached', timeout: 10_000 });
+    await view.locator('canvas').first().waitFor({ state: 'visible', timeout: 10_000 });
+    await screenshot('dashboard-light');
+    await runCommand(p, 'View: Close All Editors');
+  };
 
   before(async () => {
     rmSync(ARTIFACTS, { recursive: true, force: true });
@@ -129,8 +272,8 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
   });
 
   const title = BUNDLED_DEMO
-    ? 'initializes the demo, runs a full round from the palette and shows it in the Rounds view'
-    : 'runs a full round from the palette and shows it in the Rounds view (no bundled demo model yet: the test writes the project)';
+    ? 'initializes the demo, runs a full round from the palette, shows it in the Rounds view, reviews a second round by keyboard and opens the dashboard'
+    : 'runs a full round from the palette, shows it in the Rounds view, reviews a second round by keyboard and opens the dashboard (no bundled demo model yet: the test writes the project)';
   it(title, { timeout: 15 * 60_000 }, async () => {
     const p = page!;
     const workspace = join(tmp, 'workspace');
@@ -247,6 +390,8 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await screenshot('engine-restarted');
 
 
+      await reviewAndDashboard(p, workspace, dbPath);
+
       step('Restricted Mode: browsing works, training asks for trust');
       userSettings(join(tmp, 'user-data'), { ...USER_SETTINGS, 'security.workspace.trust.enabled': true, 'security.workspace.trust.startupPrompt': 'never' });
       await p.reload();
@@ -259,7 +404,7 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await screenshot('restricted-mode');
       const db2 = new Database(dbPath, { readonly: true });
       try {
-        assert.equal((db2.prepare('SELECT COUNT(*) AS n FROM rounds').get() as { n: number }).n, 1, 'no second round started in Restricted Mode');
+        assert.equal((db2.prepare('SELECT COUNT(*) AS n FROM rounds').get() as { n: number }).n, 2, 'no third round started in Restricted Mode');
       } finally {
         db2.close();
       }
@@ -281,11 +426,20 @@ function enginePids(tmp: string): number[] {
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
-function readConfig(dbPath: string): { generation: { promptsPerRound: number } } | null {
+function readConfig(dbPath: string): { generation: { promptsPerRound: number }; selection?: { strategy: string } } | null {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
     const row = db.prepare('SELECT config_json FROM projects LIMIT 1').get() as { config_json: string } | undefined;
-    return row ? (JSON.parse(row.config_json) as { generation: { promptsPerRound: number } }) : null;
+    return row ? (JSON.parse(row.config_json) as { generation: { promptsPerRound: number }; selection?: { strategy: string } }) : null;
+  } finally {
+    db.close();
+  }
+}
+
+function countRows(dbPath: string, sql: string): number {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare(sql).get() as { n: number }).n;
   } finally {
     db.close();
   }
