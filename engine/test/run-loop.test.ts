@@ -32,6 +32,17 @@ describe('aries run: the whole loop on a real model with the real trainer', () =
     } finally {
       db.close();
     }
+    // A trained round can be exported again (curators' later decisions) but not trained again,
+    // and neither starts a new round.
+    const reexport = cli(['export', '-p', project.root]);
+    assert.equal(reexport.code, 0, reexport.stderr);
+    assert.match(reexport.stdout, /^round 1: \d+ rows/);
+    const retrain = cli(['train', '-p', project.root]);
+    assert.equal(retrain.code, 2);
+    assert.match(retrain.stderr, /round 1 is already trained; run `aries generate` to start round 2/);
+    const rounds = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    assert.equal((rounds.prepare('SELECT COUNT(*) AS n FROM rounds').get() as { n: number }).n, 1);
+    rounds.close();
     // A rerun with the same target does no new work and prints the same table, as JSON too.
     const again = cli(['run', project.root, '--rounds', '1', '--json']);
     assert.equal(again.code, 0, again.stderr);

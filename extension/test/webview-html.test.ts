@@ -7,7 +7,7 @@ describe('webview HTML shell', () => {
 
   it('allows only our script by nonce and our own styles; nothing inline', () => {
     const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1];
-    assert.equal(csp, "default-src 'none'; script-src 'nonce-abc123'; style-src https://file+.vscode-resource.vscode-cdn.net; font-src https://file+.vscode-resource.vscode-cdn.net; img-src https://file+.vscode-resource.vscode-cdn.net data:");
+    assert.equal(csp, "default-src 'none'; script-src 'nonce-abc123'; style-src https://file+.vscode-resource.vscode-cdn.net; font-src https://file+.vscode-resource.vscode-cdn.net; img-src https://file+.vscode-resource.vscode-cdn.net data:; connect-src 'none'; form-action 'none'; base-uri 'none'");
     assert.doesNotMatch(html, /unsafe-inline|unsafe-eval/);
     assert.deepEqual([...html.matchAll(/<script([^>]*)>([^<]*)<\/script>/g)].map((m) => [m[1], m[2]]), [[' type="module" nonce="abc123" src="https://x/try-prompt.js"', '']]);
     assert.doesNotMatch(html, /<style|style="/);

@@ -13,7 +13,7 @@ import { scoreSteps } from '../score/score-steps';
 import { selectRound, type SelectSummary } from '../selection/select-round';
 import type { CollectSummary } from '../trajectory/collect';
 import { collectRound } from './collect-round';
-import { addPhaseTime, openRound, openRoundPolicy, type RoundRow, setRoundStatus } from './rounds';
+import { addPhaseTime, openRound, openRoundPolicy, type RoundRow, setRoundStatus, workingRound } from './rounds';
 import { trainRound, type TrainResult } from './train';
 
 /**
@@ -53,7 +53,7 @@ export async function generatePhase(p: Project, job: JobControl = {}): Promise<{
 }
 
 export async function scorePhase(p: Project, job: JobControl = {}): Promise<{ round: RoundRow; scored: Record<string, number> }> {
-  const round = openRound(p);
+  const round = workingRound(p);
   const scorers = await openScorers(p);
   const scored: Record<string, number> = {};
   try {
@@ -68,7 +68,7 @@ export async function scorePhase(p: Project, job: JobControl = {}): Promise<{ ro
 }
 
 export async function selectPhase(p: Project, strategies?: StrategyName[], job: JobControl = {}): Promise<{ round: RoundRow; summary: SelectSummary }> {
-  const round = openRound(p);
+  const round = workingRound(p);
   const open = p.db.prepare("SELECT COUNT(*) AS n FROM trajectories WHERE round_id = ? AND status = 'open'").get(round.id) as { n: number };
   if (open.n > 0) throw new EngineError('BAD_INPUT', `round ${round.idx} still has ${open.n} unfinished trajectories`, 'run `aries generate` to finish them first');
   const summary = await timed(p, round, 'select', () => selectRound(p.db, round.id, strategies ?? p.config.selection.compute, p.config.selection, job));
@@ -77,7 +77,7 @@ export async function selectPhase(p: Project, strategies?: StrategyName[], job: 
 }
 
 export async function exportPhase(p: Project, options: ExportOptions = {}): Promise<{ round: RoundRow; result: ExportResult }> {
-  const round = openRound(p);
+  const round = workingRound(p);
   const result = await timed(p, round, 'export', () => exportRound(p, round.id, options));
   if (result.counts.total === 0) {
     throw new EngineError('BAD_INPUT', `round ${round.idx} has no pairs to export (${result.counts.skipped} trajectories skipped)`, 'check `aries stats`: the selection strategy may skip everything; try another strategy or more prompts');
@@ -87,7 +87,10 @@ export async function exportPhase(p: Project, options: ExportOptions = {}): Prom
 }
 
 export async function trainPhase(p: Project, job: JobControl = {}): Promise<{ round: RoundRow; result: TrainResult }> {
-  const round = openRound(p);
+  const round = workingRound(p);
+  if (round.status === 'trained') {
+    throw new EngineError('BAD_INPUT', `round ${round.idx} is already trained`, `run \`aries generate\` to start round ${round.idx + 1} with the new model`);
+  }
   const result = await timed(p, round, 'train', () => trainRound(p, round.id, job));
   return { round, result };
 }

@@ -41,6 +41,17 @@ export function openRoundPolicy(p: Project): number {
   return model.id;
 }
 
+/**
+ * The round that score / select / export / train work on: the newest one, whatever its status
+ * (a trained round can be scored, selected and exported again, e.g. after curators' decisions).
+ * Only generate starts a new round (openRound).
+ */
+export function workingRound(p: Project): RoundRow {
+  const latest = latestRound(p.db);
+  if (!latest) throw new EngineError('NOT_FOUND', 'the project has no round yet', 'run `aries generate` (ARIES: Generate Trajectories) to start round 1');
+  return latest;
+}
+
 export function latestRound(db: Db): RoundRow | null {
   return (db.prepare('SELECT * FROM rounds ORDER BY idx DESC LIMIT 1').get() as RoundRow | undefined) ?? null;
 }
