@@ -18,4 +18,4 @@ package_args=()
 node scripts/package-vsix.mjs --out out/aries-studio-e2e.vsix "${package_args[@]}" >&2
 export ARIES_VSIX="$PWD/out/aries-studio-e2e.vsix"
 
-timeout 1200 node --import tsx --test --test-reporter=spec --test-timeout=1100000 extension/test/e2e/*.e2e.ts
+timeout --kill-after=30 1200 node --import tsx --test --test-reporter=spec --test-timeout=1100000 extension/test/e2e/*.e2e.ts

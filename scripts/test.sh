@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
+# Each step has a ceiling, so a process that fails to exit (a test's child left running) ends the
+# step with an error instead of holding CI until its overall limit; the whole process group goes.
+step() { local limit="$1"; shift; timeout --kill-after=30 "$limit" "$@"; }
 
 echo "== typecheck" >&2
 for project in engine extension webview webview/test scripts; do
@@ -11,17 +14,17 @@ for project in engine extension webview webview/test scripts; do
 done
 
 echo "== trainer (pytest, $PYTHON)" >&2
-"$PYTHON" -m pytest engine/trainer/tests -q -p no:cacheprovider
+step 900 "$PYTHON" -m pytest engine/trainer/tests -q -p no:cacheprovider
 
 echo "== engine (node:test)" >&2
-node --import tsx --test --test-reporter=spec engine/test/*.test.ts
+step 1200 node --import tsx --test --test-reporter=spec engine/test/*.test.ts
 
 echo "== extension (node:test)" >&2
-node --import tsx --test --test-reporter=spec extension/test/*.test.ts
+step 300 node --import tsx --test --test-reporter=spec extension/test/*.test.ts
 
 echo "== webviews in Chromium (real bundles, real engine)" >&2
 node esbuild.mjs >/dev/null
-node --import tsx --test --test-reporter=spec webview/test/*.test.ts
+step 600 node --import tsx --test --test-reporter=spec webview/test/*.test.ts
 
 echo "== extension end to end (code-server + chromium)" >&2
 bash scripts/test-e2e.sh

@@ -43,4 +43,34 @@ describe('engine shutdown (the extension stops or restarts the engine)', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  for (const how of ['SIGTERM', 'stdin closed'] as const) {
+    it(`exits on its own when ${how === 'SIGTERM' ? 'sent SIGTERM' : 'its client goes away (stdin closed)'}, mid-job, keeping the store closed cleanly`, { skip: project.skip, timeout: 120_000 }, async () => {
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+      const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+      connection.onNotification('window/logMessage', () => undefined);
+      const started = new Promise<void>((resolve) =>
+        connection.onNotification(ProgressNotification.type, (p) => {
+          if (p.phase === 'generate' && p.done > 0) resolve();
+        }),
+      );
+      connection.listen();
+      const exited = once(child, 'exit');
+      try {
+        await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
+        await connection.sendRequest(OpenProjectRequest.type, { root: project.root });
+        void connection.sendRequest(GenerateRequest.type, { jobId: `g-${how}` }).catch(() => undefined);
+        await started;
+        const t0 = Date.now();
+        if (how === 'SIGTERM') child.kill('SIGTERM');
+        else child.stdin.end();
+        const [code, signal] = await exited;
+        assert.equal(code, 0, `exit code ${code}, signal ${signal}`);
+        assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms to exit`);
+      } finally {
+        connection.dispose();
+        if (child.exitCode === null) child.kill('SIGKILL');
+      }
+    });
+  }
 });

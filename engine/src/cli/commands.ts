@@ -177,9 +177,18 @@ export const COMMANDS: Record<string, Command> = {
     });
   },
 
-  async serve() {
-    startServer();
-    return new Promise(() => undefined);
+  async serve(ctx) {
+    // Runs until the client sends exit, or the engine is told to stop (SIGTERM / Ctrl-C: the signal
+    // below) or loses its client (stdin ends): then a running job is cancelled at a safe boundary,
+    // the store is closed, and the process ends.
+    const server = startServer();
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) return resolve();
+      ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+      process.stdin.once('end', () => resolve());
+    });
+    await server.shutdown();
+    process.exit(0);
   },
 };
 

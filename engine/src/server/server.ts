@@ -199,7 +199,7 @@ export class EngineServer implements ServerContext {
    * $/cancelRequest (a training child gets SIGTERM) and given a few seconds to stop at a batch
    * boundary, so nothing outlives the engine and committed work stays.
    */
-  private async shutdown(): Promise<void> {
+  async shutdown(): Promise<void> {
     const job = this.job;
     if (job) {
       this.log.info(`shutdown: cancelling "${job.method}" (job ${job.id})`);

@@ -87,10 +87,16 @@ export async function startHarness(projectRoot: string, curator = 'tester'): Pro
     url: `http://127.0.0.1:${port}`,
     engine,
     close: async () => {
+      server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await engine.sendRequest('shutdown').catch(() => undefined);
       engine.dispose();
+      // The engine ends on SIGTERM; if it has not after 5 s, it is killed, so a test never hangs here.
+      const exited = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
       child.kill();
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(killer);
     },
   };
 }
