@@ -4,6 +4,7 @@
  *
  *   npm run experiments -- [--project examples/arithmetic] [--rounds 3] [--seeds 1,2,3]
  *                          [--variants aries,idpo,rule] [--out docs/results-experiments.md] [--work DIR]
+ *                          [--jobs N]   (runs at once; each then generates with cores/N threads)
  *
  * Variants (each changes one thing of the project's aries.json):
  *   aries  direct + refine pairs, verifier selection (the project's own config)
@@ -13,9 +14,9 @@
  * A run that already finished in --work is not run again (its report is reread), so the script
  * can be stopped and restarted.
  */
-import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunReport } from '../engine/src/round/run-loop';
@@ -45,7 +46,7 @@ interface RunResult {
   seconds: number;
 }
 
-function runOne(project: string, work: string, variant: string, seed: number, rounds: number): RunResult {
+async function runOne(project: string, work: string, variant: string, seed: number, rounds: number, threads: number): Promise<RunResult> {
   const dir = join(work, `${variant}-seed${seed}`);
   const done = join(dir, 'report.json');
   if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RunResult;
@@ -56,21 +57,45 @@ function runOne(project: string, work: string, variant: string, seed: number, ro
   const config = JSON.parse(readFileSync(join(dir, 'aries.json'), 'utf8')) as Json;
   const generation = obj(config, 'generation');
   generation.seed = seed;
+  if (threads > 0) generation.threads = threads;
   obj(obj(config, 'training'), 'dpo').seed = seed;
   VARIANTS[variant]?.change(config);
   writeFileSync(join(dir, 'aries.json'), `${JSON.stringify(config, null, 2)}\n`);
   const started = performance.now();
   process.stderr.write(`[experiments] ${variant} seed ${seed}: aries run --rounds ${rounds} in ${dir}\n`);
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'engine/src/cli/main.ts'), 'run', dir, '--rounds', String(rounds), '--json'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'engine/src/cli/main.ts'), 'run', dir, '--rounds', String(rounds), '--json'], {
     cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  if (r.status !== 0) throw new Error(`${variant} seed ${seed} failed (exit ${r.status}); see ${dir}/.aries`);
-  const result: RunResult = { variant, seed, report: JSON.parse(r.stdout) as RunReport, seconds: (performance.now() - started) / 1000 };
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
+  // Each run's progress goes to its own log (several run at once); the last lines are shown on failure.
+  const log = join(dir, 'run.log');
+  writeFileSync(log, '');
+  child.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
+  const status = await new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  if (status !== 0) {
+    const tail = readFileSync(log, 'utf8').split('\n').slice(-15).join('\n');
+    throw new Error(`${variant} seed ${seed} failed (exit ${status}); see ${log}:\n${tail}`);
+  }
+  const result: RunResult = { variant, seed, report: JSON.parse(stdout) as RunReport, seconds: (performance.now() - started) / 1000 };
   writeFileSync(done, JSON.stringify(result, null, 2));
+  process.stderr.write(`[experiments] ${variant} seed ${seed}: done in ${result.seconds.toFixed(0)} s\n`);
   return result;
+}
+
+/** Runs the tasks `jobs` at a time, keeping their order in the result. */
+async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+  const out: T[] = new Array<T>(tasks.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]!();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, tasks.length)) }, worker));
+  return out;
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -99,7 +124,7 @@ function table(results: RunResult[], rounds: number): string {
   return lines.join('\n');
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       project: { type: 'string', default: 'examples/arithmetic' },
@@ -108,6 +133,7 @@ function main(): void {
       variants: { type: 'string', default: 'aries,idpo,rule' },
       out: { type: 'string', default: 'docs/results-experiments.md' },
       work: { type: 'string', default: join(tmpdir(), 'aries-experiments') },
+      jobs: { type: 'string', default: '1' },
     },
   });
   const project = resolve(values.project);
@@ -116,8 +142,12 @@ function main(): void {
   const variants = values.variants.split(',');
   for (const v of variants) if (!VARIANTS[v]) throw new Error(`unknown variant ${v}; use ${Object.keys(VARIANTS).join(', ')}`);
   mkdirSync(values.work, { recursive: true });
-  const results: RunResult[] = [];
-  for (const seed of seeds) for (const v of variants) results.push(runOne(project, values.work, v, seed, rounds));
+  const jobs = Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs must be a whole number ≥ 1, got "${values.jobs}"`);
+  // One run alone keeps the project's thread setting; runs side by side share the cores.
+  const threads = jobs > 1 ? Math.max(1, Math.floor(availableParallelism() / jobs)) : 0;
+  const tasks = seeds.flatMap((seed) => variants.map((v) => () => runOne(project, values.work, v, seed, rounds, threads)));
+  const results = await pool(tasks, jobs);
   const md = [
     `<!-- written by: npm run experiments -- --project ${values.project} --rounds ${rounds} --seeds ${values.seeds} --variants ${values.variants} -->`,
     `Held-out accuracy (verifier, greedy), mean ± sd over seeds ${seeds.join(', ')}; each run is \`aries run ${values.project} --rounds ${rounds}\` on a fresh copy with generation.seed and training seed set to the seed.`,
@@ -130,4 +160,7 @@ function main(): void {
   process.stdout.write(`${md}\n`);
 }
 
-main();
+main().catch((err: unknown) => {
+  process.stderr.write(`experiments: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
