@@ -5,8 +5,10 @@ import { join } from 'node:path';
 import { PYTHON, REPO_ROOT, tinyModel } from './tiny-model';
 
 /**
- * A small real project for loop tests: the tiny test model (or the bundled one), sum prompts with
- * answers, K=2, and the real trainer. Everything runs for real; sizes are kept small for speed.
+ * A small real project for loop tests: the bundled model (or, where it is not built, the tiny test
+ * model), two-digit sum prompts in the bundled task's wording with answers, K=2, and the real
+ * trainer. Everything runs for real; sizes are kept small for speed. maxNewTokens leaves room for
+ * the bundled model's worked answers ("8+9=17, 6+2+1=9 #### 97" is up to 25 tokens).
  */
 export const CLI = join(REPO_ROOT, 'engine/src/cli/main.ts');
 
@@ -22,9 +24,9 @@ export function sumsProject(overrides: Record<string, unknown> = {}, sizes = { t
   };
   const rows = (n: number, prefix: string): string =>
     Array.from({ length: n }, (_, i) => {
-      const a = rand(20);
-      const b = rand(20);
-      return JSON.stringify({ id: `${prefix}${i}`, prompt: `${a}+${b}=`, answer: a + b });
+      const a = 10 + rand(90);
+      const b = 10 + rand(90);
+      return JSON.stringify({ id: `${prefix}${i}`, prompt: `Compute ${a}+${b}.`, answer: a + b });
     }).join('\n') + '\n';
   writeFileSync(join(root, 'train.jsonl'), rows(sizes.train, 't'));
   writeFileSync(join(root, 'heldout.jsonl'), rows(sizes.heldout, 'h'));
@@ -32,8 +34,8 @@ export function sumsProject(overrides: Record<string, unknown> = {}, sizes = { t
     name: 'sums',
     model: 'model',
     prompts: { train: ['train.jsonl'], heldout: ['heldout.jsonl'] },
-    generation: { refinements: 2, batchSize: 8, maxNewTokens: 12, temperature: 1.0 },
-    evaluation: { maxNewTokens: 12 },
+    generation: { refinements: 2, batchSize: 8, maxNewTokens: 28, temperature: 1.0 },
+    evaluation: { maxNewTokens: 28 },
     training: { python: PYTHON, dpo: { learning_rate: 0.001, num_train_epochs: 1, per_device_train_batch_size: 8, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 } },
     ...overrides,
   };

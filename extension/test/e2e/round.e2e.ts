@@ -51,7 +51,7 @@ const USER_SETTINGS: Record<string, unknown> = {
   'window.restoreWindows': 'none',
   // Settings the extension sends to the engine: K=2 refinements, short answers.
   'aries.refinementSteps': 2,
-  'aries.sampling.maxNewTokens': 16,
+  'aries.sampling.maxNewTokens': 32,
   // The name on review decisions.
   'aries.curatorName': CURATOR,
 };
@@ -62,7 +62,7 @@ function shrink(config: Record<string, unknown>): Record<string, unknown> {
   return {
     ...config,
     generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16 },
-    evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 16 },
+    evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 32 },
     training: { ...obj('training'), python: PYTHON, dpo: { ...(obj('training').dpo as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 } },
   };
 }
