@@ -8,6 +8,20 @@ import { ErrorCodes, GenerateRequest, OpenProjectRequest, ProgressNotification }
 import { CLI, sumsProject } from './support/sums-project';
 import { REPO_ROOT } from './support/tiny-model';
 
+/** `aries serve` with a connection to it; `started` resolves once generation has produced something. */
+function startEngine() {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
+  connection.onNotification('window/logMessage', () => undefined);
+  const started = new Promise<void>((resolve) =>
+    connection.onNotification(ProgressNotification.type, (p) => {
+      if (p.phase === 'generate' && p.done > 0) resolve();
+    }),
+  );
+  connection.listen();
+  return { child, connection, started };
+}
+
 describe('engine shutdown (the extension stops or restarts the engine)', () => {
   const project = sumsProject({}, { train: 64, heldout: 4 });
   after(() => {
@@ -15,15 +29,7 @@ describe('engine shutdown (the extension stops or restarts the engine)', () => {
   });
 
   it('cancels the running job, answers shutdown and exits', { skip: project.skip, timeout: 120_000 }, async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-    const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
-    connection.onNotification('window/logMessage', () => undefined);
-    const started = new Promise<void>((resolve) =>
-      connection.onNotification(ProgressNotification.type, (p) => {
-        if (p.phase === 'generate' && p.done > 0) resolve();
-      }),
-    );
-    connection.listen();
+    const { child, connection, started } = startEngine();
     try {
       await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
       await connection.sendRequest(OpenProjectRequest.type, { root: project.root });
@@ -46,15 +52,7 @@ describe('engine shutdown (the extension stops or restarts the engine)', () => {
 
   for (const how of ['SIGTERM', 'stdin closed'] as const) {
     it(`exits on its own when ${how === 'SIGTERM' ? 'sent SIGTERM' : 'its client goes away (stdin closed)'}, mid-job, keeping the store closed cleanly`, { skip: project.skip, timeout: 120_000 }, async () => {
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-      const connection = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
-      connection.onNotification('window/logMessage', () => undefined);
-      const started = new Promise<void>((resolve) =>
-        connection.onNotification(ProgressNotification.type, (p) => {
-          if (p.phase === 'generate' && p.done > 0) resolve();
-        }),
-      );
-      connection.listen();
+      const { child, connection, started } = startEngine();
       const exited = once(child, 'exit');
       try {
         await connection.sendRequest('initialize', { processId: process.pid, rootUri: null, capabilities: {} });
