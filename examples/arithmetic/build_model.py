@@ -39,7 +39,7 @@ ARCHITECTURE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads
                 "max_position_embeddings": 256}
 THREADS = 1  # measured faster than 2 on the 2-core machines, and a fixed count keeps the build bitwise reproducible
 DATA_SEED = 7
-STEPS = 450
+STEPS = 350
 
 
 @dataclass(frozen=True)
