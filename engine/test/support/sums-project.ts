@@ -36,7 +36,7 @@ export function sumsProject(overrides: Record<string, unknown> = {}, sizes = { t
     prompts: { train: ['train.jsonl'], heldout: ['heldout.jsonl'] },
     generation: { refinements: 2, batchSize: 8, maxNewTokens: 28, temperature: 1.0 },
     evaluation: { maxNewTokens: 28 },
-    training: { python: PYTHON, dpo: { learning_rate: 0.001, num_train_epochs: 1, per_device_train_batch_size: 8, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 } },
+    training: { python: PYTHON, dpo: { learning_rate: 0.0001, num_train_epochs: 1, per_device_train_batch_size: 8, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 } },
     ...overrides,
   };
   writeFileSync(join(root, 'aries.json'), JSON.stringify(config, null, 2));
