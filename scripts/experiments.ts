@@ -15,7 +15,8 @@
  * can be stopped and restarted.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -71,9 +72,9 @@ async function runOne(project: string, work: string, variant: string, seed: numb
   child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
   // Each run's progress goes to its own log (several run at once); the last lines are shown on failure.
   const log = join(dir, 'run.log');
-  writeFileSync(log, '');
-  child.stderr.on('data', (d: Buffer) => appendFileSync(log, d));
+  const logFile = child.stderr.pipe(createWriteStream(log));
   const status = await new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  await finished(logFile);
   if (status !== 0) {
     const tail = readFileSync(log, 'utf8').split('\n').slice(-15).join('\n');
     throw new Error(`${variant} seed ${seed} failed (exit ${status}); see ${log}:\n${tail}`);

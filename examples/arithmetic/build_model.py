@@ -53,7 +53,7 @@ class Stage:
     previous_wrong: float = 0.6  # share of refinement rows whose previous answer is wrong
 
 
-STAGES = (Stage("self-refinement-sft", steps=STEPS, batch_size=64, learning_rate=2e-3, refine_share=0.5),)
+STAGE = Stage("self-refinement-sft", steps=STEPS, batch_size=64, learning_rate=2e-3, refine_share=0.5)
 
 
 def sft_rows(stage: Stage, stream, rng: random.Random, template: str) -> list[dict]:
@@ -70,14 +70,12 @@ def sft_rows(stage: Stage, stream, rng: random.Random, template: str) -> list[di
     return rows
 
 
-def run_sft(base: Path, dataset: Path, out: Path, stage: Stage, from_scratch: bool, export_onnx: bool) -> None:
-    cmd = [sys.executable, "-m", "aries_trainer", "sft", "--model_name_or_path", str(base), "--dataset_path", str(dataset),
+def run_sft(tokenizer: Path, dataset: Path, out: Path, stage: Stage) -> None:
+    cmd = [sys.executable, "-m", "aries_trainer", "sft", "--model_name_or_path", str(tokenizer), "--dataset_path", str(dataset),
            "--output_dir", str(out), "--overwrite_output_dir", "true", "--max_steps", str(stage.steps),
            "--per_device_train_batch_size", str(stage.batch_size), "--learning_rate", str(stage.learning_rate),
            "--lr_scheduler_type", "cosine", "--warmup_ratio", "0.05", "--num_threads", str(THREADS), "--seed", "0", "--max_length", "256",
-           "--logging_steps", "50", "--export_onnx", str(export_onnx).lower()]
-    if from_scratch:
-        cmd += ["--init_from_scratch", json.dumps(ARCHITECTURE)]
+           "--logging_steps", "50", "--export_onnx", "true", "--init_from_scratch", json.dumps(ARCHITECTURE)]
     env = {**os.environ, "PYTHONPATH": str(TRAINER_DIR), "OMP_NUM_THREADS": str(THREADS)}
     started = time.perf_counter()
     last: dict = {}
@@ -100,7 +98,7 @@ def run_sft(base: Path, dataset: Path, out: Path, stage: Stage, from_scratch: bo
           f"final loss {last.get('loss', float('nan')):.3f}, token accuracy {last.get('mean_token_accuracy', float('nan')):.3f}", flush=True)
 
 
-def stable_lineage(model_dir: Path, dataset_hashes: list[str]) -> None:
+def stable_lineage(model_dir: Path, dataset_hash: str) -> None:
     """The trainer records absolute temporary paths; keep what identifies the build instead."""
     path = model_dir / "config.json"
     config = json.loads(path.read_text(encoding="utf-8"))
@@ -108,8 +106,8 @@ def stable_lineage(model_dir: Path, dataset_hashes: list[str]) -> None:
         "base_model": None,
         "objective": "sft",
         "built_by": "examples/arithmetic/build_model.py",
-        "stages": [{"name": s.name, "steps": s.steps, "batch_size": s.batch_size, "learning_rate": s.learning_rate,
-                    "refine_share": s.refine_share, "dataset_sha256": h} for s, h in zip(STAGES, dataset_hashes)],
+        "stages": [{"name": STAGE.name, "steps": STAGE.steps, "batch_size": STAGE.batch_size, "learning_rate": STAGE.learning_rate,
+                    "refine_share": STAGE.refine_share, "dataset_sha256": dataset_hash}],
     }
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
@@ -120,21 +118,15 @@ def build(out: Path) -> Path:
     template = load_template()
     stream = problems("train", seed=DATA_SEED, distinct=False)
     rng = random.Random(DATA_SEED)
-    hashes = []
     with tempfile.TemporaryDirectory(prefix="aries-build-") as tmp:
         work = Path(tmp)
-        base = work / "tokenizer"
-        base.mkdir()
-        write_tokenizer_files(base)
-        for i, stage in enumerate(STAGES):
-            dataset = work / f"{stage.name}.jsonl"
-            dataset.write_text("".join(json.dumps(r) + "\n" for r in sft_rows(stage, stream, rng, template)), encoding="utf-8")
-            hashes.append(dataset_sha256(str(dataset)))
-            last = i == len(STAGES) - 1
-            target = out if last else work / stage.name
-            run_sft(base, dataset, target, stage, from_scratch=i == 0, export_onnx=last)
-            base = target
-    stable_lineage(out, hashes)
+        tokenizer = work / "tokenizer"
+        tokenizer.mkdir()
+        write_tokenizer_files(tokenizer)
+        dataset = work / f"{STAGE.name}.jsonl"
+        dataset.write_text("".join(json.dumps(r) + "\n" for r in sft_rows(STAGE, stream, rng, template)), encoding="utf-8")
+        run_sft(tokenizer, dataset, out, STAGE)
+        stable_lineage(out, dataset_sha256(str(dataset)))
     return out
 
 
