@@ -8,6 +8,7 @@
  *
  * Variants (each changes one thing of the project's aries.json):
  *   aries  direct + refine pairs, verifier selection (the project's own config)
+ *   answer as aries, the verifier judging the final answer only (no solution check)
  *   idpo   direct pairs only (iterative DPO baseline)
  *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
  *   nonll  as aries, with rpo_alpha 0 (pure preference loss)
@@ -27,6 +28,7 @@ const ROOT = resolve(__dirname, '..');
 
 const VARIANTS: Record<string, { label: string; change: (c: Json) => void }> = {
   aries: { label: 'ARIES (direct + refine pairs, verifier)', change: () => undefined },
+  answer: { label: 'ARIES, verifier on the final answer only', change: (c) => void (obj(c, 'selection').verifierScorer = 'verifier') },
   idpo: { label: 'iterative DPO (direct pairs only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
   rule: { label: 'ARIES with rule selection', change: (c) => void (obj(c, 'selection').strategy = 'rule') },
   nonll: { label: 'ARIES without the NLL term (rpo_alpha 0)', change: (c) => void (obj(obj(c, 'training'), 'dpo').rpo_alpha = 0) },

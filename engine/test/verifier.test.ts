@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { answersMatch, extractAnswer, verify } from '../src/score/verifier';
+import { answersMatch, extractAnswer, referenceAnswer, verify, verifySolution } from '../src/score/verifier';
 
 describe('verifier', () => {
   it('extracts after ####, then \\boxed{}, then the last number', () => {
@@ -25,5 +25,25 @@ describe('verifier', () => {
     assert.equal(verify('#### 41', '42'), 0);
     assert.equal(verify('nothing', '42'), 0);
     assert.equal(verify('#### 42', null), null);
+  });
+
+  it('reads the final answer of a worked (GSM8K / MATH style) reference', () => {
+    assert.equal(referenceAnswer('3+6=9, 6+1=7 #### 79'), '79');
+    assert.equal(referenceAnswer('so x = \\boxed{12}'), '12');
+    assert.equal(referenceAnswer(' 79 '), '79');
+    assert.equal(verify('2+7=9, 5+2=7 #### 79', '3+6=9, 6+1=7 #### 79'), 1);
+    assert.equal(verify('#### 97', '3+6=9, 6+1=7 #### 79'), 0);
+  });
+
+  it('verifier:solution: the whole worked solution must match, not only its final answer', () => {
+    const reference = '3+6=9, 6+1=7 #### 79';
+    assert.equal(verifySolution('3+6=9, 6+1=7 #### 79', reference), 1);
+    assert.equal(verifySolution('  3+6=9,  6+1=7\n#### 79 ', reference), 1);
+    // right by luck: the digits copied wrong, the final answer right
+    assert.equal(verifySolution('2+7=9, 5+2=7 #### 79', reference), 0);
+    assert.equal(verifySolution('3+6=9, 6+1=7 #### 78', reference), 0);
+    // a bare answer is no worked solution: the check cannot tell
+    assert.equal(verifySolution('#### 79', '79'), null);
+    assert.equal(verifySolution('#### 79', null), null);
   });
 });

@@ -4,8 +4,10 @@
     What is 68 plus 29?
     Ann has 68 stamps and gets 29 more. How many stamps does Ann have now?
 
-The model answers "8+9=17, 6+2+1=9 #### 97" (solutions.py); the engine's verifier reads the number
-after "####". Why this task: a tiny model learns it partly in minutes on a CPU, its mistakes are
+The model answers "8+9=17, 6+2+1=9 #### 97" (solutions.py), and each prompt's "answer" is that worked
+solution: the engine's verifier compares the numbers after "####" (held-out accuracy), and its
+solution check ("verifier:solution") compares the whole work, so that a sum right by luck with
+wrong digits is not chosen as a good answer. Why this task: a tiny model learns it partly in minutes on a CPU, its mistakes are
 carries and one-digit facts, and the reward is exact — so the ARIES loop has something real to
 improve, and the improvement can be measured. See docs/results.md.
 
@@ -69,7 +71,9 @@ class Problem:
         return f"add-{self.a}-{self.b}-{self.form}{self.who}{self.what}"
 
     def row(self) -> dict:
-        return {"id": self.id, "prompt": self.question, "answer": self.answer}
+        from solutions import answer as worked_answer  # solutions imports Problem from this module
+
+        return {"id": self.id, "prompt": self.question, "answer": worked_answer(self)}
 
 
 def split_of(a: int, b: int) -> str:

@@ -51,6 +51,8 @@ export interface SelectionConfig {
   maxLengthRatio: number;
   /** rule: also skip pairs the verifier contradicts (chosen wrong while rejected right). */
   ruleGuard: 'none' | 'verifier';
+  /** The 0/1 scorer that the `verifier` strategy and the rule guard read: 'verifier' (final answer) or 'verifier:solution' (worked solution). */
+  verifierScorer: 'verifier' | 'verifier:solution';
   /** The scorer whose values `rm` compares. */
   rmScorer: string;
 }
@@ -122,7 +124,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const o = g.object('openai');
   o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs']);
   const s = r.object('selection');
-  s.rejectUnknown(['strategy', 'compute', 'minMargin', 'maxLengthRatio', 'ruleGuard', 'rmScorer']);
+  s.rejectUnknown(['strategy', 'compute', 'minMargin', 'maxLengthRatio', 'ruleGuard', 'rmScorer', 'verifierScorer']);
   const strategy = s.oneOf('strategy', STRATEGIES, 'verifier');
   const compute = s.stringList('compute', ['verifier', 'rule']);
   for (const c of compute) if (!(STRATEGIES as readonly string[]).includes(c)) throw badInput(`${source}: selection.compute has unknown strategy "${c}"`, `use ${STRATEGIES.join(', ')}`);
@@ -191,6 +193,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       maxLengthRatio: s.number('maxLengthRatio', 2.5, 1),
       ruleGuard: s.oneOf('ruleGuard', ['none', 'verifier'] as const, 'none'),
       rmScorer: s.string('rmScorer', 'verifier'),
+      verifierScorer: s.oneOf('verifierScorer', ['verifier', 'verifier:solution'] as const, 'verifier'),
     },
     export: { kinds: kinds as PairKind[], format: e.oneOf('format', ['conversational', 'string'] as const, 'conversational') },
     training: { python: t.string('python', ''), command, dpo: t.scalars('dpo') },
@@ -201,6 +204,8 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       maxNewTokens: ev.integer('maxNewTokens', 256, 1, 1_000_000),
     },
   };
+  const vs = cfg.selection.verifierScorer;
+  if (vs !== 'verifier' && !cfg.scoring.scorers.includes(vs)) throw badInput(`${source}: selection.verifierScorer is "${vs}" but scoring.scorers does not compute it`, `add "${vs}" to scoring.scorers`);
   if (!cfg.model) throw badInput(`${source}: "model" is required`, 'give the starting model folder (onnx) or the server model name (openai)');
   return cfg;
 }

@@ -5,12 +5,13 @@ import type { Project } from '../project/project';
 import { OnnxRewardScorer } from './reward-onnx';
 import { HttpRewardScorer } from './reward-http';
 import type { Scorer } from './scorer';
-import { VerifierScorer } from './verifier';
+import { SolutionScorer, VerifierScorer } from './verifier';
 
-export const SCORER_NAMES = ['verifier', 'rm:onnx', 'rm:http'] as const;
+export const SCORER_NAMES = ['verifier', 'verifier:solution', 'rm:onnx', 'rm:http'] as const;
 
 /**
- * The scorers named in aries.json (scoring.scorers): 'verifier', 'rm:onnx' (rewardModel.onnxPath,
+ * The scorers named in aries.json (scoring.scorers): 'verifier', 'verifier:solution' (the worked
+ * solution matches the reference's), 'rm:onnx' (rewardModel.onnxPath,
  * onnxLabel, onnxBatchSize; onnxruntime threads from generation.threads) and 'rm:http'
  * (rewardModel.httpUrl, httpModel, httpEndpoint, httpEndpointPath, httpInput, httpLabel,
  * httpMaxConcurrency, httpTimeoutMs, apiKeyEnv). If one cannot be opened, those already open are closed.
@@ -33,6 +34,8 @@ async function openScorer(p: Project, name: string, file: string): Promise<Score
   switch (name) {
     case 'verifier':
       return new VerifierScorer();
+    case 'verifier:solution':
+      return new SolutionScorer();
     case 'rm:onnx':
       if (!rm.onnxPath) throw unset('onnxPath', 'a folder with onnx/model.onnx (e.g. one written by `python -m aries_trainer rm`)');
       return OnnxRewardScorer.open({

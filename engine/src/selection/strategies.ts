@@ -39,10 +39,10 @@ export function selectByScore(steps: StepView[], scorer: string, minMargin: numb
  * rule (ARIES rule-based selection as implemented here): chosen = the last refinement, rejected =
  * the first answer. Guards: skip when there is no refinement, when the two are the same answer
  * after normalisation, when the longer is more than maxLengthRatio times the shorter (length
- * bias), and, with ruleGuard "verifier", when the verifier says the refinement is wrong and the
- * first answer right.
+ * bias), and, with ruleGuard "verifier", when the verifier (cfg.verifierScorer) says the refinement
+ * is wrong and the first answer right.
  */
-export function selectByRule(steps: StepView[], cfg: Pick<SelectionConfig, 'maxLengthRatio' | 'ruleGuard'>): SelectionOutcome {
+export function selectByRule(steps: StepView[], cfg: Pick<SelectionConfig, 'maxLengthRatio' | 'ruleGuard' | 'verifierScorer'>): SelectionOutcome {
   if (steps.length < 2) return skip('no refinement: the trajectory has one step');
   const first = steps[0] as StepView;
   const last = steps[steps.length - 1] as StepView;
@@ -50,19 +50,22 @@ export function selectByRule(steps: StepView[], cfg: Pick<SelectionConfig, 'maxL
   const lengths = [first.text.trim().length, last.text.trim().length];
   const ratio = Math.max(...lengths) / Math.max(1, Math.min(...lengths));
   if (ratio > cfg.maxLengthRatio) return skip(`length ratio ${round(ratio)} > ${cfg.maxLengthRatio} (length-bias guard)`);
-  const vFirst = first.scores.verifier;
-  const vLast = last.scores.verifier;
+  const vFirst = first.scores[cfg.verifierScorer];
+  const vLast = last.scores[cfg.verifierScorer];
   const margin = typeof vFirst === 'number' && typeof vLast === 'number' ? vLast - vFirst : null;
   if (cfg.ruleGuard === 'verifier' && vLast === 0 && vFirst === 1) return skip('the verifier says the refinement is wrong and the first answer right', margin);
   return { status: 'pair', chosen: last.id, rejected: first.id, reason: `last refinement (step ${last.idx}) over first answer`, margin };
 }
 
-/** verifier: the latest correct step over the earliest incorrect one. */
-export function selectByVerifier(steps: StepView[]): SelectionOutcome {
-  const judged = steps.filter((s) => typeof s.scores.verifier === 'number');
-  if (judged.length === 0) return skip('no verifier scores (the prompt has no reference answer?)');
-  const correct = judged.filter((s) => s.scores.verifier === 1);
-  const wrong = judged.filter((s) => s.scores.verifier === 0);
+/**
+ * verifier: the latest correct step over the earliest incorrect one, as judged by `scorer`
+ * ('verifier': the final answer; 'verifier:solution': the whole worked solution).
+ */
+export function selectByVerifier(steps: StepView[], scorer: SelectionConfig['verifierScorer'] = 'verifier'): SelectionOutcome {
+  const judged = steps.filter((s) => typeof s.scores[scorer] === 'number');
+  if (judged.length === 0) return skip(`no "${scorer}" scores (the prompt has no reference${scorer === 'verifier' ? '' : ' worked solution'}?)`);
+  const correct = judged.filter((s) => s.scores[scorer] === 1);
+  const wrong = judged.filter((s) => s.scores[scorer] === 0);
   if (correct.length === 0) return skip('no step is correct');
   if (wrong.length === 0) return skip('every step is correct');
   const chosen = correct[correct.length - 1] as StepView;
@@ -77,7 +80,7 @@ export function selectPair(strategy: StrategyName, steps: StepView[], cfg: Selec
     case 'rule':
       return selectByRule(steps, cfg);
     case 'verifier':
-      return selectByVerifier(steps);
+      return selectByVerifier(steps, cfg.verifierScorer);
   }
 }
 

@@ -60,6 +60,11 @@ def test_committed_prompt_files_are_what_the_generator_writes(tmp_path):
     assert not sums(train) & sums(heldout)
     assert len({r["id"] for r in train + heldout}) == len(train) + len(heldout)
     assert all(set(r) == {"id", "prompt", "answer"} for r in train + heldout)
+    # the answer is the worked solution (what verifier:solution compares), ending in the sum
+    for r in train[:50] + heldout[:50]:
+        a, b = map(int, r["id"].split("-")[1:3])
+        assert r["answer"] == solutions.answer(task.Problem(a, b))
+        assert final_number(r["answer"]) == a + b
 
 
 def final_number(text: str) -> int:

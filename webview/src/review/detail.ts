@@ -31,10 +31,12 @@ function promptText(t: Trajectory): string {
 function scoreChips(s: Step): HTMLElement {
   const box = el('span', 'scores');
   for (const [name, score] of Object.entries(s.scores)) {
-    if (name === 'verifier') {
+    if (name === 'verifier' || name === 'verifier:solution') {
+      // 0/1 checks: the final answer (with the answer it read), or the whole worked solution
       const raw = score.raw as { answer?: string | null } | null;
       const ok = score.value === 1;
-      const chip = el('span', `chip ${score.value === null ? '' : ok ? 'good' : 'bad'}`, `${score.value === null ? '?' : ok ? '✓' : '✗'} verifier${raw?.answer ? ` (${raw.answer})` : ''}`);
+      const label = name === 'verifier' ? `verifier${raw?.answer ? ` (${raw.answer})` : ''}` : 'worked solution';
+      const chip = el('span', `chip ${score.value === null ? '' : ok ? 'good' : 'bad'}`, `${score.value === null ? '?' : ok ? '✓' : '✗'} ${label}`);
       box.append(chip);
     } else {
       box.append(el('span', 'chip', `${name} ${score.value === null ? '–' : score.value.toFixed(3)}`));
