@@ -63,6 +63,14 @@ class DPOConfig(TrainConfig):
     w_refine: float = opt(1.0, "Weight of refinement rows (refine(x, y_l) -> y_w over y_l).")
     pair_kinds: str = opt("both", "Which rows to train on: `both` (ARIES), `direct` (the iterative-DPO baseline), `refine`.", ("both", "direct", "refine"))
     rpo_alpha: float = opt(0.0, "Weight of an extra NLL term on the chosen answer (iterative RPO); 0 = pure preference loss.")
+    preference_span: str = opt(
+        "full",
+        "Completion tokens the preference term compares: `full` (all of them: standard DPO, as TRL computes it) or "
+        "`first_difference` (up to and including the first token where chosen and rejected differ: the first error, "
+        "as Step-DPO compares the first wrong step; what a rejected answer does after its mistake is not pushed down). "
+        "The NLL term always covers the whole chosen answer.",
+        ("full", "first_difference"),
+    )
     precompute_ref_log_probs: bool = opt(False, "Compute the reference log-probs once before training and drop the reference model.")
 
 

@@ -15,7 +15,7 @@ import torch
 
 from .config import DPOConfig, SFTConfig, TrainConfig
 from .dataset import DatasetError, PreferenceRow, Prompt, SFTRow, prompt_text, read_rows
-from .losses import collate, nll_per_row, preference_loss, sequence_logps
+from .losses import Batch, collate, nll_per_row, preference_loss, sequence_logps
 from .policy import Policy, atomic_output_dir, load_policy, save_policy
 from .progress import emit, log
 from .refinement import load_template, render_refinement
@@ -31,6 +31,28 @@ class PairExample:
     kind: str
     ref_chosen: Optional[float] = None
     ref_rejected: Optional[float] = None
+    # completion tokens of chosen / rejected that the preference term counts (preference_span)
+    span: Optional[int] = None
+
+
+def first_difference_span(chosen: list[int], rejected: list[int]) -> Optional[int]:
+    """Tokens up to and including the first position where the two differ; None when one is a prefix of
+    the other (they then differ only in length, and the whole completions are compared)."""
+    for i, (a, b) in enumerate(zip(chosen, rejected)):
+        if a != b:
+            return i + 1
+    return None
+
+
+@dataclass
+class PairLogps:
+    chosen: torch.Tensor  # summed over the preference span
+    rejected: torch.Tensor
+    chosen_count: torch.Tensor  # tokens in the span
+    rejected_count: torch.Tensor
+    chosen_full: torch.Tensor  # summed over the whole chosen completion (NLL)
+    chosen_full_count: torch.Tensor
+    tokens: int
 
 
 @dataclass
@@ -104,7 +126,8 @@ def preference_examples(rows: list[PreferenceRow], cfg: DPOConfig, enc: Encoder)
         if r.kind not in keep:
             continue
         p, (c, rj) = enc.fit(enc.prompt(r.prompt, r.where), enc.completion(r.chosen), enc.completion(r.rejected))
-        out.append(PairExample(p, c, rj, cfg.w_direct if r.kind == "direct" else cfg.w_refine, r.kind))
+        span = first_difference_span(c, rj) if cfg.preference_span == "first_difference" else None
+        out.append(PairExample(p, c, rj, cfg.w_direct if r.kind == "direct" else cfg.w_refine, r.kind, span=span))
     return out
 
 
@@ -124,14 +147,25 @@ def sft_examples(loaded_sft: list[SFTRow], loaded_pref: list[PreferenceRow], cfg
     return out
 
 
-def _pair_logps(policy: Policy, module, batch_examples: Sequence[PairExample], device: torch.device):
+def _pair_logps(policy: Policy, module, batch_examples: Sequence[PairExample], device: torch.device) -> PairLogps:
     n = len(batch_examples)
     seqs = [(e.prompt, e.chosen) for e in batch_examples] + [(e.prompt, e.rejected) for e in batch_examples]
     batch = collate(seqs, policy.tokenizer.pad_token_id)  # type: ignore[attr-defined]
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
     batch.input_ids, batch.completion_mask = ids, batch.completion_mask.to(device)
-    logps, counts = sequence_logps(module(ids, mask), batch)
-    return logps[:n], logps[n:], counts[:n], counts[n:], int(mask.sum())
+    logits = module(ids, mask)
+    full, full_counts = sequence_logps(logits, batch)
+    if all(e.span is None for e in batch_examples):
+        span, span_counts = full, full_counts
+    else:
+        # the same forward pass, counting only the first `span` completion tokens of each sequence
+        spans = [e.span for e in batch_examples] * 2
+        limited = batch.completion_mask.clone()
+        for i, ((p, c), k) in enumerate(zip(seqs, spans)):
+            if k is not None:
+                limited[i, len(p) + k :] = 0.0
+        span, span_counts = sequence_logps(logits, Batch(ids, mask, limited))
+    return PairLogps(span[:n], span[n:], span_counts[:n], span_counts[n:], full[:n], full_counts[:n], int(mask.sum()))
 
 
 def precompute_reference(policy: Policy, examples: list[PairExample], device: torch.device, bs: int) -> None:
@@ -141,8 +175,8 @@ def precompute_reference(policy: Policy, examples: list[PairExample], device: to
     with torch.no_grad():
         for i in range(0, len(examples), bs):
             chunk = examples[i : i + bs]
-            rc, rr, _, _, _ = _pair_logps(policy, ref, chunk, device)
-            for e, a, b in zip(chunk, rc.tolist(), rr.tolist()):
+            out = _pair_logps(policy, ref, chunk, device)
+            for e, a, b in zip(chunk, out.chosen.tolist(), out.rejected.tolist()):
                 e.ref_chosen, e.ref_rejected = a, b
 
 
@@ -169,13 +203,15 @@ def run_dpo(cfg: DPOConfig) -> Path:
         ref_fn = policy.reference()
 
     def step(batch_examples: Sequence[PairExample]):
-        pc, pr, cc, cr, tokens = _pair_logps(policy, model_fn, batch_examples, device)
+        out_p = _pair_logps(policy, model_fn, batch_examples, device)
+        pc, pr, cc, cr = out_p.chosen, out_p.rejected, out_p.chosen_count, out_p.rejected_count
         if ref_fn is None:
             rc = torch.tensor([e.ref_chosen for e in batch_examples], device=device)
             rr = torch.tensor([e.ref_rejected for e in batch_examples], device=device)
         else:
             with torch.no_grad():
-                rc, rr, _, _, _ = _pair_logps(policy, ref_fn, batch_examples, device)
+                out_r = _pair_logps(policy, ref_fn, batch_examples, device)
+                rc, rr = out_r.chosen, out_r.rejected
         if cfg.loss_type == "ipo":  # IPO compares length-averaged log-probs
             out = preference_loss(pc / cc, pr / cr, rc / cc, rr / cr, cfg.beta, "ipo")
         else:
@@ -191,11 +227,11 @@ def run_dpo(cfg: DPOConfig) -> Path:
             "logps/rejected": pr.detach().mean().item(),
         }
         if cfg.rpo_alpha > 0:
-            nll = (weights * nll_per_row(pc, cc)).mean()
+            nll = (weights * nll_per_row(out_p.chosen_full, out_p.chosen_full_count)).mean()
             metrics["nll_loss"] = nll.item()
             loss = loss + cfg.rpo_alpha * nll
         metrics["loss"] = loss.item()
-        return loss, metrics, tokens
+        return loss, metrics, out_p.tokens
 
     summary = optimize(policy.module, examples, cfg, step)
     return _finish(policy, cfg, "dpo", summary, started, kinds)

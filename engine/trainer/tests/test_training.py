@@ -66,16 +66,66 @@ def test_reference_model_is_frozen_during_training(tiny_model, preference_rows, 
     cfg = DPOConfig(model_name_or_path=str(tiny_model), dataset_path=str(data), output_dir=str(tmp_path / "o"))
     examples = preference_examples(read_rows(data).preference, cfg, Encoder(policy, 128))[:4]
     with torch.no_grad():
-        ref_before = _pair_logps(policy, ref, examples, torch.device("cpu"))[0].clone()
+        ref_before = _pair_logps(policy, ref, examples, torch.device("cpu")).chosen.clone()
     opt = torch.optim.SGD(policy.module.parameters(), lr=1.0)
-    pc = _pair_logps(policy, lambda i, m: policy.logits(policy.module, i, m), examples, torch.device("cpu"))[0]
+    pc = _pair_logps(policy, lambda i, m: policy.logits(policy.module, i, m), examples, torch.device("cpu")).chosen
     (-pc.sum()).backward()
     opt.step()
     with torch.no_grad():
-        ref_after = _pair_logps(policy, ref, examples, torch.device("cpu"))[0]
-        pol_after = _pair_logps(policy, lambda i, m: policy.logits(policy.module, i, m), examples, torch.device("cpu"))[0]
+        ref_after = _pair_logps(policy, ref, examples, torch.device("cpu")).chosen
+        pol_after = _pair_logps(policy, lambda i, m: policy.logits(policy.module, i, m), examples, torch.device("cpu")).chosen
     assert torch.equal(ref_before, ref_after)
     assert not torch.allclose(pol_after, ref_after)
+
+
+def test_first_difference_span_counts_up_to_the_first_different_token():
+    from aries_trainer.objectives import first_difference_span
+
+    assert first_difference_span([5, 6, 7, 2], [5, 6, 8, 2]) == 3
+    assert first_difference_span([5, 6, 7, 2], [9, 6, 7, 2]) == 1
+    assert first_difference_span([5, 6, 2], [5, 6, 7, 2]) == 3
+    assert first_difference_span([5, 6], [5, 6, 7]) is None  # one is a prefix of the other
+    assert first_difference_span([5, 6], [5, 6]) is None
+
+
+def test_preference_span_first_difference_scores_the_shared_start_and_first_error(tiny_model, tmp_path):
+    """The preference term's log-probs cover the completion up to the first differing token (the same
+    numbers as scoring those truncated completions alone); the NLL term still sees the whole chosen answer."""
+    from aries_trainer.config import DPOConfig
+    from aries_trainer.dataset import read_rows
+    from aries_trainer.losses import collate, sequence_logps
+    from aries_trainer.objectives import Encoder, _pair_logps, preference_examples
+    from aries_trainer.policy import load_policy
+
+    rows = [{"id": "d0", "kind": "direct", "prompt": [{"role": "user", "content": "Compute 63+16."}],
+             "chosen": "3+6=9, 6+1=7 #### 79", "rejected": "3+6=9, 5+2=7 #### 79"},
+            {"id": "d1", "kind": "direct", "prompt": [{"role": "user", "content": "Compute 12+30."}],
+             "chosen": "2+0=2, 1+3=4 #### 42", "rejected": "7 #### 7"}]
+    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    policy = load_policy(str(tiny_model))
+    enc = Encoder(policy, 128)
+    full = preference_examples(read_rows(data).preference, DPOConfig(dataset_path=str(data)), enc)
+    cut = preference_examples(read_rows(data).preference, DPOConfig(dataset_path=str(data), preference_span="first_difference"), enc)
+    assert [e.span for e in full] == [None, None]
+    first = cut[0]
+    k = first.span
+    assert k is not None and first.chosen[: k - 1] == first.rejected[: k - 1] and first.chosen[k - 1] != first.rejected[k - 1]
+    assert cut[1].span == 1  # differs at the first token
+    model = lambda i, m: policy.logits(policy.module, i, m)  # noqa: E731
+    with torch.no_grad():
+        got = _pair_logps(policy, model, cut, torch.device("cpu"))
+        whole = _pair_logps(policy, model, full, torch.device("cpu"))
+        pad = policy.tokenizer.pad_token_id
+        alone_c, n_c = sequence_logps(model(*_ids(collate([(e.prompt, e.chosen[: e.span]) for e in cut], pad))), collate([(e.prompt, e.chosen[: e.span]) for e in cut], pad))
+        alone_r, _ = sequence_logps(model(*_ids(collate([(e.prompt, e.rejected[: e.span]) for e in cut], pad))), collate([(e.prompt, e.rejected[: e.span]) for e in cut], pad))
+    assert torch.allclose(got.chosen, alone_c, atol=1e-5) and torch.allclose(got.rejected, alone_r, atol=1e-5)
+    assert torch.equal(got.chosen_count, n_c)
+    assert torch.allclose(got.chosen_full, whole.chosen, atol=1e-5) and torch.equal(got.chosen_full_count, whole.chosen_count)
+    assert (got.chosen_count < got.chosen_full_count).all()
+
+
+def _ids(batch):
+    return batch.input_ids, batch.attention_mask
 
 
 def test_direct_only_baseline_and_derived_refine_rows(tiny_model, preference_rows, tmp_path):
