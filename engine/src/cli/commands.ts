@@ -34,7 +34,7 @@ async function withProject<T>(ctx: CommandContext, root: string | undefined, wor
   const p = openProject(resolve(root ?? str(ctx, 'project') ?? '.'), ctx.log);
   // As the server does on open: a run left "running" by a killed engine is marked failed.
   reapStaleRuns(p.db);
-  const bar = progressBar(process.stderr, !ctx.json);
+  const bar = progressBar(process.stderr, ctx.json ? 'lines' : 'auto');
   try {
     return await work(p, { signal: ctx.signal, progress: bar });
   } catch (err) {

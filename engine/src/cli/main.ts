@@ -24,7 +24,7 @@ commands:
 
 options:
   -p, --project DIR     the project folder (holds aries.json; default: current folder)
-  --json                print the result as JSON on stdout (no progress bar)
+  --json                print the result as JSON on stdout (no progress bar; one line per phase on stderr)
   -v, --verbose         debug logs on stderr
   -h, --help
 

@@ -3,15 +3,17 @@ import type { RoundReport, RunReport } from '../round/run-loop';
 
 /**
  * What people see in a terminal: a progress bar on stderr when it is a TTY (one summary line per
- * phase otherwise), and tables. With --json nothing is drawn; the result goes to stdout as JSON.
+ * phase otherwise), and tables. With --json no bar is drawn (`mode` 'lines'): stderr gets only the
+ * one-line phase summaries, for logs, and the result goes to stdout as JSON.
  */
-export function progressBar(stream: NodeJS.WriteStream = process.stderr, enabled = true): ProgressSink & { finish: () => void } {
+export function progressBar(stream: NodeJS.WriteStream = process.stderr, mode: 'auto' | 'lines' | 'off' = 'auto'): ProgressSink & { finish: () => void } {
+  const enabled = mode !== 'off';
   let phase = '';
   let started = 0;
   let lastDraw = 0;
   let lastAt = 0;
   let last: ProgressEvent | null = null;
-  const tty = stream.isTTY === true;
+  const tty = mode === 'auto' && stream.isTTY === true;
   const draw = (e: ProgressEvent, final: boolean): void => {
     const elapsed = ((final ? lastAt : performance.now()) - started) / 1000;
     const rate = elapsed > 0 ? e.done / elapsed : 0;
