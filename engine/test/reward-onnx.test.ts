@@ -261,7 +261,7 @@ describe('openScorers builds the scorers aries.json names', { skip }, () => {
       [{ scoring: { scorers: ['rm:onnx'] } }, /aries\.json: scoring\.scorers has rm:onnx but rewardModel\.onnxPath is empty; set it to a folder with onnx\/model\.onnx/],
       [{ scoring: { scorers: ['rm:http'] } }, /scoring\.scorers has rm:http but rewardModel\.httpUrl is empty; set it to the reward server's root/],
       [{ scoring: { scorers: ['rm:http'] }, rewardModel: { httpUrl: 'http://127.0.0.1:1' } }, /rm:http but rewardModel\.httpModel is empty/],
-      [{ scoring: { scorers: ['verifier', 'rm:typo'] } }, /unknown scorer "rm:typo"; use "verifier", "rm:onnx", "rm:http"/],
+      [{ scoring: { scorers: ['verifier', 'rm:typo'] } }, /unknown scorer "rm:typo"; use "verifier", "verifier:solution", "rm:onnx", "rm:http"/],
     ];
     for (const [config, pattern] of cases) {
       const { project, dispose } = tempProject(config);
