@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, createMessageConnection, type MessageConnection, ResponseError, StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver-protocol/node';
 import {
-  ErrorCodes, GenerateRequest, type JobProgress, OpenProjectRequest, ProgressNotification, ReportRequest, RunRoundsRequest, StateChangedNotification, StatsRequest,
+  EditStepRequest, ErrorCodes, GenerateRequest, type JobProgress, OpenProjectRequest, ProgressNotification, ReportRequest, RunRoundsRequest, StateChangedNotification, StatsRequest,
   TryPromptDeltaNotification, TryPromptRequest,
 } from '../src/protocol/engine';
 import { CLI, sumsProject } from './support/sums-project';
 import { REPO_ROOT } from './support/tiny-model';
 
 describe('the engine as a JSON-RPC server (what the extension drives)', () => {
-  const project = sumsProject({}, { train: 24, heldout: 8 });
+  const project = sumsProject({ scoring: { scorers: ['verifier', 'verifier:solution'] } }, { train: 24, heldout: 8 });
   let connection: MessageConnection;
   let child: ReturnType<typeof spawn>;
   const progress: JobProgress[] = [];
@@ -60,6 +62,27 @@ describe('the engine as a JSON-RPC server (what the extension drives)', () => {
     assert.ok(changed.includes('models'));
     const again = await connection.sendRequest(ReportRequest.type, {});
     assert.deepEqual(again.rounds.map((r) => r.model), ['round-1']);
+  });
+
+  it('an edited answer is scored at once by the reference checks aries.json names', { skip: project.skip }, async () => {
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    const step = db
+      .prepare("SELECT s.id, p.reference FROM steps s JOIN trajectories t ON t.id = s.trajectory_id JOIN prompts p ON p.id = t.prompt_id WHERE t.round_id IS NOT NULL AND s.origin = 'model' ORDER BY s.id LIMIT 1")
+      .get() as { id: number; reference: string };
+    db.close();
+    const edit = async (text: string) => {
+      const detail = await connection.sendRequest(EditStepRequest.type, { stepId: step.id, text, curator: 'ana' });
+      const edited = detail.steps.find((s) => s.origin === 'curator' && s.text === text);
+      assert.ok(edited, `the edited step is in the detail: ${JSON.stringify(detail.steps.map((s) => s.text))}`);
+      return edited.scores;
+    };
+    const right = await edit(`worked out: #### ${step.reference}`);
+    assert.equal(right.verifier?.value, 1);
+    // the sums project's references are bare numbers: the solution check is computed and cannot tell
+    assert.ok('verifier:solution' in right);
+    assert.equal(right['verifier:solution']?.value, null);
+    const wrong = await edit(`#### ${Number(step.reference) + 1}`);
+    assert.equal(wrong.verifier?.value, 0);
   });
 
   it('cancels a long job with $/cancelRequest and keeps completed work', { skip: project.skip, timeout: 120_000 }, async () => {
