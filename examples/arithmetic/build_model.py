@@ -32,7 +32,7 @@ sys.path.insert(0, str(HERE))
 
 from aries_trainer.refinement import load_template, render_refinement  # noqa: E402
 from aries_trainer.tokenizer import write_tokenizer_files  # noqa: E402
-from solutions import answer, plausible_previous, plausible_wrong  # noqa: E402
+from solutions import plausible_previous, plausible_wrong, worked  # noqa: E402
 from task import Problem, problems  # noqa: E402
 
 ARCHITECTURE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 352,
@@ -62,10 +62,10 @@ def sft_rows(stage: Stage, stream, rng: random.Random, template: str) -> list[di
         p: Problem = next(stream)
         if rng.random() < stage.refine_share:
             previous = plausible_previous(rng, p, wrong=rng.random() < stage.previous_wrong)
-            prompt, completion = render_refinement(template, p.question, previous), answer(p)
+            prompt, completion = render_refinement(template, p.question, previous), worked(p)
         else:
             wrong = rng.random() < stage.direct_noise
-            prompt, completion = p.question, plausible_wrong(rng, p) if wrong else answer(p)
+            prompt, completion = p.question, plausible_wrong(rng, p) if wrong else worked(p)
         rows.append({"prompt": [{"role": "user", "content": prompt}], "completion": completion})
     return rows
 

@@ -38,10 +38,6 @@ def worked(p: Problem, slip: Optional[str] = None, off: int = 1) -> str:
     return f"{a0}+{b0}={s0}, {a1}+{b1}{'+1' if carry else ''}={s1} #### {result}"
 
 
-def answer(p: Problem) -> str:
-    return worked(p)
-
-
 def plausible_wrong(rng: random.Random, p: Problem) -> str:
     """A wrong answer: a carry dropped where there is one, invented where there is none, or a units fact off by one."""
     has_carry = (p.a % 10 + p.b % 10) >= 10
@@ -51,4 +47,4 @@ def plausible_wrong(rng: random.Random, p: Problem) -> str:
 
 def plausible_previous(rng: random.Random, p: Problem, wrong: bool) -> str:
     """A previous answer as the model writes it; its result is wrong when `wrong`, else right."""
-    return plausible_wrong(rng, p) if wrong else answer(p)
+    return plausible_wrong(rng, p) if wrong else worked(p)

@@ -71,9 +71,9 @@ class Problem:
         return f"add-{self.a}-{self.b}-{self.form}{self.who}{self.what}"
 
     def row(self) -> dict:
-        from solutions import answer as worked_answer  # solutions imports Problem from this module
+        from solutions import worked  # solutions imports Problem from this module
 
-        return {"id": self.id, "prompt": self.question, "answer": worked_answer(self)}
+        return {"id": self.id, "prompt": self.question, "answer": worked(self)}
 
 
 def split_of(a: int, b: int) -> str:

@@ -63,7 +63,7 @@ def test_committed_prompt_files_are_what_the_generator_writes(tmp_path):
     # the answer is the worked solution (what verifier:solution compares), ending in the sum
     for r in train[:50] + heldout[:50]:
         a, b = map(int, r["id"].split("-")[1:3])
-        assert r["answer"] == solutions.answer(task.Problem(a, b))
+        assert r["answer"] == solutions.worked(task.Problem(a, b))
         assert final_number(r["answer"]) == a + b
 
 
@@ -73,12 +73,12 @@ def final_number(text: str) -> int:
 
 def test_worked_answers_add_digit_by_digit_and_mistakes_carry_through():
     rng = random.Random(0)
-    assert solutions.answer(task.Problem(68, 29)) == "8+9=17, 6+2+1=9 #### 97"
-    assert solutions.answer(task.Problem(31, 83)) == "1+3=4, 3+8=11 #### 114"
+    assert solutions.worked(task.Problem(68, 29)) == "8+9=17, 6+2+1=9 #### 97"
+    assert solutions.worked(task.Problem(31, 83)) == "1+3=4, 3+8=11 #### 114"
     assert solutions.worked(task.Problem(68, 29), "drop-carry") == "8+9=17, 6+2=8 #### 87"
     assert solutions.worked(task.Problem(31, 83), "extra-carry") == "1+3=4, 3+8+1=12 #### 124"
     for p in task.take("train", 300, seed=11):
-        assert final_number(solutions.answer(p)) == p.c
+        assert final_number(solutions.worked(p)) == p.c
         assert final_number(solutions.plausible_previous(rng, p, wrong=False)) == p.c
         wrong = final_number(solutions.plausible_previous(rng, p, wrong=True))
         assert wrong != p.c and wrong > 0 and abs(wrong - p.c) in (1, 10)
