@@ -186,6 +186,21 @@ describe('concurrency', () => {
     assert.ok(ratio > 0.3, `throughput ratio ${ratio.toFixed(2)} is far below C/L`);
   });
 
+  test('requests share a pool of at most maxConcurrency keep-alive connections, streamed or not', async () => {
+    const C = 3;
+    server.latencyMs = 5;
+    const b = backend({ maxConcurrency: C });
+    const batch = (tag: string) => Array.from({ length: 30 }, (_, i) => req(`${tag}${i}`, `q${i}`));
+    const plain = await b.generate(batch('p'));
+    const deltas: string[] = [];
+    const streamed = await b.generate(batch('s'), { onDelta: (_key, delta) => deltas.push(delta) });
+    assert.equal(plain.length + streamed.length, 60);
+    assert.ok(deltas.length >= 30);
+    assert.equal(server.requests.length, 60);
+    assert.ok(server.connections <= C, `${server.connections} connections for 60 requests at concurrency ${C}`);
+    await b.close();
+  });
+
   test('onResult fires as each response arrives, not when the batch ends', async () => {
     server.behave((r) => ({ kind: 'default', delayMs: JSON.stringify(r.body).includes('slow') ? 600 : 10 }));
     const seen: { key: string; at: number }[] = [];

@@ -98,7 +98,7 @@ export class HttpRewardScorer implements Scorer {
     this.maxConcurrency = positiveInt(options.maxConcurrency ?? 4, `${WHO}: maxConcurrency`);
     this.extraBody = options.extraBody ?? {};
     this.name = options.name ?? 'rm:http';
-    this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, ACTIVITY, 120_000));
+    this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, ACTIVITY, 120_000, this.maxConcurrency));
   }
 
   /** Where the scores come from, for logs: model @ URL. */
@@ -137,6 +137,7 @@ export class HttpRewardScorer implements Scorer {
 
   async close(): Promise<void> {
     this.closing.abort();
+    this.client.close();
   }
 
   private body(group: ScoreInput[]): JsonObject {

@@ -48,6 +48,8 @@ export interface LoopbackServer {
   readonly maxInFlight: number;
   /** Requests whose client went away before the answer was complete. */
   readonly clientAborts: number;
+  /** TCP connections opened by clients since the last reset (keep-alive clients reuse theirs). */
+  readonly connections: number;
   /** Delay of default answers, ms. */
   latencyMs: number;
   /** When set, a request naming another model gets vLLM's 404. */
@@ -82,6 +84,7 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
   let inFlight = 0;
   let maxInFlight = 0;
   let clientAborts = 0;
+  let connections = 0;
   const state: State = { latencyMs: 0, model: undefined, classes: 1, poolingPerToken: true };
 
   const server = createServer((req, res) => {
@@ -115,6 +118,7 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
     });
   });
 
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}`;
@@ -131,6 +135,9 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
     },
     get clientAborts() {
       return clientAborts;
+    },
+    get connections() {
+      return connections;
     },
     get latencyMs() {
       return state.latencyMs;
@@ -168,6 +175,7 @@ export async function startLoopbackServer(): Promise<LoopbackServer> {
       decide = undefined;
       maxInFlight = inFlight;
       clientAborts = 0;
+      connections = 0;
       Object.assign(state, { latencyMs: 0, model: undefined, classes: 1, poolingPerToken: true });
     },
     async settled(timeoutMs) {

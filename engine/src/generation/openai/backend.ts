@@ -57,7 +57,7 @@ export class OpenAIBackend implements GenerationBackend {
     this.maxConcurrency = positiveInt(options.maxConcurrency ?? 8, `${WHO}: maxConcurrency`);
     this.extraBody = options.extraBody ?? {};
     this.url = `${base}${this.mode === 'chat' ? '/chat/completions' : '/completions'}`;
-    this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, 'generation', 300_000));
+    this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, 'generation', 300_000, this.maxConcurrency));
     this.modelId = `${this.model} @ ${displayUrl(base)}`;
   }
 
@@ -86,6 +86,7 @@ export class OpenAIBackend implements GenerationBackend {
 
   async close(): Promise<void> {
     this.closing.abort();
+    this.client.close();
   }
 
   /** Refuses what no server would accept, before anything is sent. */

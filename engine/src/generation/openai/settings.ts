@@ -17,7 +17,7 @@ export interface HttpOptions {
 export const DEFAULT_API_KEY_ENV = 'OPENAI_API_KEY';
 
 /** Checks the options and fills in defaults; BAD_INPUT names the setting and the value. */
-export function httpSettings(options: HttpOptions, who: string, model: string, activity: string, defaultTimeoutMs: number): HttpClientSettings {
+export function httpSettings(options: HttpOptions, who: string, model: string, activity: string, defaultTimeoutMs: number, maxConnections: number): HttpClientSettings {
   const apiKeyEnv = options.apiKeyEnv ?? DEFAULT_API_KEY_ENV;
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(apiKeyEnv)) {
     // Not echoed: a value here that is not a name is most likely the key itself.
@@ -30,7 +30,7 @@ export function httpSettings(options: HttpOptions, who: string, model: string, a
   nonNegative(retry.maxRetryWaitMs, `${who}: retry.maxRetryWaitMs`);
   const requestTimeoutMs = options.requestTimeoutMs ?? defaultTimeoutMs;
   if (!(requestTimeoutMs > 0) || !Number.isFinite(requestTimeoutMs)) throw badInput(`${who}: requestTimeoutMs must be a positive number of milliseconds, got ${requestTimeoutMs}`);
-  return { apiKeyEnv, requestTimeoutMs, retry, logger: options.logger ?? silentLogger, model, activity };
+  return { apiKeyEnv, requestTimeoutMs, retry, logger: options.logger ?? silentLogger, model, activity, maxConnections };
 }
 
 /** An http(s) URL without trailing slashes. */
