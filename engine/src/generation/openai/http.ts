@@ -13,7 +13,7 @@ import { type RawResponse, Transport } from './transport';
 export interface HttpClientSettings {
   /** Name of the environment variable that holds the API key (the key itself is never stored). */
   apiKeyEnv: string;
-  /** One attempt's limit; for a stream, the longest silence between two pieces. */
+  /** The longest silence in one attempt: waiting for the answer, or between two pieces of a stream. */
   requestTimeoutMs: number;
   retry: RetryPolicy;
   logger: Logger;

@@ -7,7 +7,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from './retry';
 export interface HttpOptions {
   /** Name of the environment variable holding the API key; default OPENAI_API_KEY. Unset or empty: no Authorization header. */
   apiKeyEnv?: string;
-  /** One attempt's limit in ms (for a stream: the longest silence between pieces). */
+  /** The longest silence in one attempt, ms: waiting for the answer, or between two pieces of a stream. */
   requestTimeoutMs?: number;
   /** Attempts and backoff; see RetryPolicy. */
   retry?: Partial<RetryPolicy>;
