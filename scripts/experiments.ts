@@ -11,6 +11,7 @@
  *   answer as aries, the verifier judging the final answer only (no solution check)
  *   idpo   direct pairs only (iterative DPO baseline)
  *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
+ *   ruleg  the rule with its verifier guard (skip a pair the verifier says is the wrong way round)
  *   nonll  as aries, with rpo_alpha 0 (pure preference loss)
  * A run that already finished in --work is not run again (its report is reread), so the script
  * can be stopped and restarted.
@@ -31,6 +32,7 @@ const VARIANTS: Record<string, { label: string; change: (c: Json) => void }> = {
   answer: { label: 'ARIES, verifier on the final answer only', change: (c) => void (obj(c, 'selection').verifierScorer = 'verifier') },
   idpo: { label: 'iterative DPO (direct pairs only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
   rule: { label: 'ARIES with rule selection', change: (c) => void (obj(c, 'selection').strategy = 'rule') },
+  ruleg: { label: 'ARIES with rule selection, verifier guard', change: (c) => void Object.assign(obj(c, 'selection'), { strategy: 'rule', ruleGuard: 'verifier' }) },
   nonll: { label: 'ARIES without the NLL term (rpo_alpha 0)', change: (c) => void (obj(obj(c, 'training'), 'dpo').rpo_alpha = 0) },
 };
 
