@@ -368,13 +368,15 @@ describe('ARIES in a real VS Code (code-server + Chromium)', { skip }, () => {
       await runCommand(p, 'ARIES: Try a Prompt');
       const view = p.frameLocator('iframe.webview').frameLocator('iframe#active-frame');
       await view.locator('textarea').waitFor({ state: 'visible', timeout: 30_000 });
-      await view.locator('textarea').fill('7+8=');
+      // A question in the bundled task's wording, so the screenshot shows the model's worked answer.
+      await view.locator('textarea').fill('Compute 68+29.');
       await view.locator('input[type=number]').fill('2');
       await view.locator('button', { hasText: 'Ask' }).click();
       await view.locator('.status', { hasText: /^Done/ }).waitFor({ state: 'visible', timeout: 120_000 });
       const titles = await view.locator('.step h3').allInnerTexts();
       assert.deepEqual(titles, ['First answer (y0)', 'Refinement 1 (y1)', 'Refinement 2 (y2)']);
-      assert.ok((await view.locator('.step pre').first().innerText()).length > 0, 'the first answer has text');
+      const first = await view.locator('.step pre').first().innerText();
+      assert.match(first, /\d\+\d=\d+.*####\s*\d+/, `the first answer is a worked sum: ${first}`);
       await screenshot('try-a-prompt');
 
       step('the engine crashes: a notification offers Restart, which brings it back');
