@@ -3,6 +3,7 @@ import { type Db, now } from '../store/db';
 
 export interface EditedStep {
   id: number;
+  trajectoryId: number;
   idx: number;
   editedFromStepId: number;
 }
@@ -25,5 +26,5 @@ export function editStep(db: Db, stepId: number, text: string, curator: string):
   const info = db
     .prepare("INSERT INTO steps (trajectory_id, idx, origin, edited_from_step_id, curator, text, created_at) VALUES (?, ?, 'curator', ?, ?, ?, ?)")
     .run(source.trajectory_id, source.idx, source.id, curator, text, now());
-  return { id: Number(info.lastInsertRowid), idx: source.idx, editedFromStepId: source.id };
+  return { id: Number(info.lastInsertRowid), trajectoryId: source.trajectory_id, idx: source.idx, editedFromStepId: source.id };
 }

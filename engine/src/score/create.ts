@@ -9,6 +9,20 @@ import { SolutionScorer, VerifierScorer } from './verifier';
 
 export const SCORER_NAMES = ['verifier', 'verifier:solution', 'rm:onnx', 'rm:http'] as const;
 
+/** The checks against the prompt's reference: instant, nothing to open. */
+const REFERENCE_SCORERS: Record<string, () => Scorer> = {
+  verifier: () => new VerifierScorer(),
+  'verifier:solution': () => new SolutionScorer(),
+};
+
+/**
+ * The reference checks among the scorers aries.json names: what can score an answer a curator
+ * just wrote at once (reward models score it with the next `score`).
+ */
+export function referenceScorers(p: Project): Scorer[] {
+  return p.config.scoring.scorers.flatMap((name) => REFERENCE_SCORERS[name]?.() ?? []);
+}
+
 /**
  * The scorers named in aries.json (scoring.scorers): 'verifier', 'verifier:solution' (the worked
  * solution matches the reference's), 'rm:onnx' (rewardModel.onnxPath,
@@ -31,11 +45,9 @@ export async function openScorers(p: Project): Promise<Scorer[]> {
 async function openScorer(p: Project, name: string, file: string): Promise<Scorer> {
   const rm = p.config.rewardModel;
   const unset = (key: string, what: string) => badInput(`${file}: scoring.scorers has ${name} but rewardModel.${key} is empty`, `set it to ${what}`);
+  const reference = REFERENCE_SCORERS[name];
+  if (reference) return reference();
   switch (name) {
-    case 'verifier':
-      return new VerifierScorer();
-    case 'verifier:solution':
-      return new SolutionScorer();
     case 'rm:onnx':
       if (!rm.onnxPath) throw unset('onnxPath', 'a folder with onnx/model.onnx (e.g. one written by `python -m aries_trainer rm`)');
       return OnnxRewardScorer.open({

@@ -10,9 +10,8 @@ import { agreement } from '../review/agreement';
 import { dashboard } from '../review/dashboard';
 import { editStep } from '../review/edit';
 import { getTrajectory, listTrajectories, REVIEW_FILTERS, resolveRound, type TrajectoryDetail } from '../review/queries';
-import { SolutionScorer, VerifierScorer } from '../score/verifier';
-import { now, parseJson } from '../store/db';
-import type { PromptInput } from '../generation/backend';
+import { referenceScorers } from '../score/create';
+import { scoreStep } from '../score/score-steps';
 
 /** What the review handlers need from the server: the open project, error mapping, change events. */
 export interface ServerContext {
@@ -78,15 +77,10 @@ export function registerReviewHandlers(connection: Connection, ctx: ServerContex
     const p = ctx.open();
     const text = r.string('text', '');
     const edited = editStep(p.db, r.integer('stepId', -1, 1), text, curatorName(r));
-    const trajectory = p.db.prepare('SELECT t.id, pr.reference, pr.prompt_json FROM steps s JOIN trajectories t ON t.id = s.trajectory_id JOIN prompts pr ON pr.id = t.prompt_id WHERE s.id = ?').get(edited.id) as { id: number; reference: string | null; prompt_json: string };
-    // The reference checks are instant, so an edited answer shows its ✓/✗ at once (reward models score it with the next `score`).
-    const input = { stepId: edited.id, prompt: parseJson<PromptInput>(trajectory.prompt_json, 'prompt') ?? '', response: text, reference: trajectory.reference };
-    for (const scorer of [new VerifierScorer(), new SolutionScorer()].filter((s) => p.config.scoring.scorers.includes(s.name))) {
-      const [score] = await scorer.score([input]);
-      if (score) p.db.prepare('INSERT OR REPLACE INTO scores (step_id, scorer, value, raw_json, created_at) VALUES (?, ?, ?, ?, ?)').run(edited.id, scorer.name, score.value, JSON.stringify(score.raw), now());
-    }
+    // The reference checks are instant, so an edited answer shows its ✓/✗ at once.
+    await scoreStep(p.db, edited.id, referenceScorers(p));
     ctx.changed('trajectories');
-    return detail(p, trajectory.id);
+    return detail(p, edited.trajectoryId);
   }));
 
   connection.onRequest(AgreementRequest.type, (params) => ctx.handle(() => {
