@@ -34,11 +34,6 @@ export interface PostOptions {
   onTimeout: () => void;
 }
 
-/** Thrown when the caller's signal aborted the request. */
-export class RequestAborted extends Error {
-  override readonly name = 'RequestAborted';
-}
-
 /** A pool of keep-alive connections for one client; `maxSockets` bounds the connections per host. */
 export class Transport {
   private readonly httpAgent: http.Agent;
@@ -77,7 +72,7 @@ export class Transport {
       if (signal !== undefined) {
         const abort = () => {
           req.destroy();
-          reject(new RequestAborted('the request was aborted'));
+          reject(new Error('the request was aborted'));
         };
         if (signal.aborted) {
           abort();
