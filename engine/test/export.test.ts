@@ -62,6 +62,19 @@ describe('selection, overrides and export of a round', () => {
     assert.equal(manifest.counts.total, 6);
   });
 
+  it('adds keep rows refine(x, y_w) -> y_w over y_l with the keep kind', () => {
+    const r = exportRound(t.project, round.id, { kinds: ['direct', 'refine', 'keep'], path: 'keep/train.jsonl' });
+    assert.deepEqual([r.counts.direct, r.counts.refine, r.counts.keep, r.counts.total], [3, 3, 3, 9]);
+    const rows = readFileSync(r.path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as DatasetRow);
+    const keep = rows.filter((x) => x.kind === 'keep');
+    assert.deepEqual(keep.map((x) => x.id), rows.filter((x) => x.kind === 'direct').map((x) => x.id.replace(/-direct$/, '-keep')));
+    const a = keep.find((x) => x.prompt_id === 'a');
+    assert.deepEqual(a?.prompt, [{ role: 'user', content: renderRefinement(t.project.template, 'What is 40+2?', '#### 42') }]);
+    assert.deepEqual([a?.chosen, a?.rejected], [[{ role: 'assistant', content: '#### 42' }], [{ role: 'assistant', content: '#### 41' }]]);
+    const c = keep.find((x) => x.prompt_id === 'c');
+    assert.deepEqual(c?.prompt, [{ role: 'user', content: renderRefinement(t.project.template, 'What is 1+1?', '#### 2') }], 'a chat prompt gets the template in its last user message');
+  });
+
   it('lets a human override win, and undo restore the automatic pair', () => {
     const traj = (t.project.db.prepare("SELECT id FROM trajectories WHERE prompt_id = 'b'").get() as { id: number }).id;
     addOverride(t.project.db, { trajectoryId: traj, curator: 'ana', action: 'discard' });

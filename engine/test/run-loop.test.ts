@@ -75,4 +75,34 @@ describe('aries run: the whole loop on a real model with the real trainer', () =
     assert.equal(retry.code, 0, retry.stderr);
     assert.match(retry.stdout, /\n2\s+round-2\s/);
   });
+
+  it('trains on the chosen answers alone (the trainer\'s sft) when training.objective is "sft"', { skip: project.skip }, () => {
+    const file = join(project.root, 'aries.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { training: Record<string, unknown> };
+    writeFileSync(file, JSON.stringify({ ...config, training: { ...config.training, objective: 'nll' } }));
+    const bad = cli(['run', project.root, '--rounds', '3']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /training\.objective must be one of "dpo", "sft", got "nll"/);
+    const sft = { learning_rate: 3e-4, num_train_epochs: 1, per_device_train_batch_size: 8, num_threads: 1, logging_steps: 1 };
+    writeFileSync(file, JSON.stringify({ ...config, training: { ...config.training, objective: 'sft', sft } }));
+    const r = cli(['run', project.root, '--rounds', '3']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /\n3\s+round-3\s/);
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    try {
+      const run = db
+        .prepare("SELECT t.id, t.command_json, t.config_json FROM training_runs t JOIN rounds r ON r.id = t.round_id WHERE r.idx = 3 AND t.status = 'succeeded'")
+        .get() as { id: number; command_json: string; config_json: string };
+      const command = JSON.parse(run.command_json) as string[];
+      assert.deepEqual(command.slice(1, 4), ['-m', 'aries_trainer', 'sft']);
+      const trainerConfig = JSON.parse(run.config_json) as Record<string, unknown>;
+      assert.equal(trainerConfig.learning_rate, 3e-4, 'the sft fields, not the dpo ones, reach the trainer');
+      assert.equal(trainerConfig.beta, undefined);
+      const metrics = db.prepare('SELECT metrics_json FROM training_metrics WHERE run_id = ?').pluck().all(run.id) as string[];
+      assert.ok(metrics.length >= 1);
+      assert.ok(metrics.every((m) => 'mean_token_accuracy' in (JSON.parse(m) as object) && !('rewards/margins' in (JSON.parse(m) as object))));
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -103,7 +103,7 @@ describe('view requests (Trajectories, Exports, Training runs)', () => {
       for (const step of [1, 2]) db.prepare('INSERT INTO training_metrics (run_id, step, epoch, metrics_json) VALUES (?, ?, 0.5, ?)').run(ok, step, JSON.stringify({ type: 'log', step, loss: 0.7 / step, 'rewards/margins': step * 0.1 }));
 
       const exports = listExports(db);
-      assert.deepEqual(exports.map((e) => [e.path, e.round, e.counts?.direct]), [['/x/export-2.jsonl', 1, 2], ['/x/export-1.jsonl', 1, 2]]);
+      assert.deepEqual(exports.map((e) => [e.path, e.round, e.counts?.direct, e.counts?.keep]), [['/x/export-2.jsonl', 1, 2, 0], ['/x/export-1.jsonl', 1, 2, 0]], 'an export from before keep rows counts 0 of them');
       const runs = listTrainingRuns(db);
       assert.deepEqual(runs.map((r) => [r.id, r.status, r.model, r.baseModel]), [[ok, 'succeeded', 'round-1', 'base'], [failed, 'failed', null, 'base']]);
       assert.equal(runs[0]!.steps, 2);

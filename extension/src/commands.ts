@@ -7,7 +7,7 @@ import {
 import type { ApiKeys } from './api-key';
 import type { Engine } from './engine';
 import { type Jobs, reportFailure } from './jobs';
-import { fmt, pct, roundSummary } from './progress-text';
+import { fmt, pct, roundSummary, rowKinds, rowTotal } from './progress-text';
 import type { TrainerLog } from './trainer-log';
 import { requireTrust } from './trust';
 import type { TryPromptPanel } from './try-prompt-panel';
@@ -67,7 +67,7 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
       const r = await jobs.run('Export Dataset', (jobId, token) => engine.request(ExportRequest.type, { jobId }, token));
       if (!r) return;
       const pick = await vscode.window.showInformationMessage(
-        `ARIES: round ${r.round} exported: ${r.counts.direct + r.counts.refine} rows (${r.counts.direct} direct, ${r.counts.refine} refine; ${r.counts.overridden} from curators) → ${r.path}`,
+        `ARIES: round ${r.round} exported: ${rowTotal(r.counts)} rows (${rowKinds(r.counts)}; ${r.counts.overridden} from curators) → ${r.path}`,
         'Open',
         'Start Training Round',
       );

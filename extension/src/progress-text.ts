@@ -26,6 +26,12 @@ export function fmt(n: number | null | undefined, digits = 3): string {
 
 export const pct = (x: number | null | undefined): string => (x === null || x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`);
 
+type RowCounts = { direct: number; refine: number; keep?: number };
+
+/** "377 direct, 377 refine", with ", 377 keep" when there are keep rows (exports from before keep rows have no count). */
+export const rowKinds = (c: RowCounts): string => `${c.direct} direct, ${c.refine} refine${c.keep ? `, ${c.keep} keep` : ''}`;
+export const rowTotal = (c: RowCounts): number => c.direct + c.refine + (c.keep ?? 0);
+
 /** Live training metrics, with the names people know from TRL. */
 export function trainingMetrics(m: Record<string, number | null> | undefined | null): string {
   if (!m) return '';
@@ -76,7 +82,7 @@ export function roundSummary(report: RunReport): string {
   const parts = [
     `Round ${last.round} trained → ${last.model}.`,
     `Held-out: ${acc(before)} → ${acc(after)}.`,
-    `Pairs: ${last.pairs.direct} direct, ${last.pairs.refine} refine.`,
+    `Pairs: ${rowKinds(last.pairs)}.`,
   ];
   const metrics = trainingMetrics({ loss: last.trainLoss, 'rewards/margins': last.rewardMargin });
   if (metrics) parts.push(`Final ${metrics}.`);

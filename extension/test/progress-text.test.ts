@@ -29,12 +29,14 @@ describe('progress text', () => {
     const e = (direct: number, refine: number[]) => ({ evaluationId: 1, modelId: 1, n: 8, direct, refineAt: refine, meanLength: [] });
     const report: RunReport = {
       base: { model: 'base', evaluation: e(0.25, [0.3, 0.375]) },
-      rounds: [{ round: 1, model: 'round-1', evaluation: e(0.5, [0.5, 0.625]), pairs: { direct: 6, refine: 5 }, trainLoss: 0.41, rewardMargin: 1.2, rewardAccuracy: 0.8, seconds: {} }],
+      rounds: [{ round: 1, model: 'round-1', evaluation: e(0.5, [0.5, 0.625]), pairs: { direct: 6, refine: 5, keep: 0 }, trainLoss: 0.41, rewardMargin: 1.2, rewardAccuracy: 0.8, seconds: {} }],
     };
     assert.equal(
       roundSummary(report),
       'Round 1 trained → round-1. Held-out: direct 25.0%, refine@2 37.5% → direct 50.0%, refine@2 62.5%. Pairs: 6 direct, 5 refine. Final loss 0.41 · reward margin 1.2.',
     );
+    const withKeep: RunReport = { ...report, rounds: report.rounds.map((r) => ({ ...r, pairs: { direct: 6, refine: 5, keep: 6 } })) };
+    assert.match(roundSummary(withKeep), / Pairs: 6 direct, 5 refine, 6 keep\. /);
     assert.equal(roundSummary({ base: report.base, rounds: [] }), 'No round was trained.');
   });
 });

@@ -17,7 +17,7 @@ describe('what the ARIES views show', () => {
     const ev = { evaluationId: 2, modelId: 2, n: 8, direct: 0.5, refineAt: [0.625], meanLength: [] };
     const report: RunReport = {
       base: { model: 'base', evaluation: { ...ev, direct: 0.25, refineAt: [0.25] } },
-      rounds: [{ round: 1, model: 'round-1', evaluation: ev, pairs: { direct: 6, refine: 5 }, trainLoss: 0.41, rewardMargin: 1.2, rewardAccuracy: 0.8, seconds: { generate: 12.4, train: 3.25 } }],
+      rounds: [{ round: 1, model: 'round-1', evaluation: ev, pairs: { direct: 6, refine: 5, keep: 0 }, trainLoss: 0.41, rewardMargin: 1.2, rewardAccuracy: 0.8, seconds: { generate: 12.4, train: 3.25 } }],
     };
     const s = stats(
       [
@@ -69,8 +69,10 @@ describe('what the ARIES views show', () => {
   });
 
   it('Exports and Training runs: newest first as given, opening the dataset / the train.log', () => {
-    const e = exportsTree([{ id: 3, round: 2, path: '/p/.aries/exports/round-2/train.jsonl', sha256: 'ab', counts: { total: 16, direct: 6, refine: 5, pairs: 6, skipped: 10, overridden: 1, byStrategy: {} }, createdAt: 't' }]);
+    const e = exportsTree([{ id: 3, round: 2, path: '/p/.aries/exports/round-2/train.jsonl', sha256: 'ab', counts: { total: 16, direct: 6, refine: 5, keep: 0, pairs: 6, skipped: 10, overridden: 1, byStrategy: {} }, createdAt: 't' }]);
     assert.deepEqual([e[0]!.label, e[0]!.description, e[0]!.command?.arguments], ['Round 2 · train.jsonl', '11 rows (6 direct, 5 refine)', ['/p/.aries/exports/round-2/train.jsonl']]);
+    const withKeep = exportsTree([{ id: 4, round: 3, path: '/p/x.jsonl', sha256: 'cd', counts: { total: 18, direct: 6, refine: 6, keep: 6, pairs: 6, skipped: 0, overridden: 0, byStrategy: {} }, createdAt: 't' }]);
+    assert.equal(withKeep[0]!.description, '18 rows (6 direct, 6 refine, 6 keep)');
     const runs = trainingRunsTree([
       { id: 2, round: 2, status: 'failed', logPath: '/p/.aries/runs/run-2/train.log', outputDir: '/o', baseModel: 'round-1', model: null, exitCode: 3, error: 'NaN loss', startedAt: 't0', finishedAt: 't1', steps: 4, lastMetrics: { loss: 0.7 } },
     ]);

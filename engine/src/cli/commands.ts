@@ -3,7 +3,7 @@ import { EngineError, asEngineError, badInput } from '../errors';
 import type { Logger } from '../log';
 import { OVERRIDE_ACTIONS, type OverrideAction, addOverride } from '../override/overrides';
 import { type JobControl } from '../progress';
-import { type PairKind, STRATEGIES, type StrategyName } from '../project/config';
+import { PAIR_KINDS, type PairKind, STRATEGIES, type StrategyName } from '../project/config';
 import { initProject } from '../project/init';
 import { closeProject, openProject, type Project } from '../project/project';
 import { importPrompts } from '../prompt/import';
@@ -103,9 +103,9 @@ export const COMMANDS: Record<string, Command> = {
       const format = str(ctx, 'format');
       if (format && format !== 'conversational' && format !== 'string') throw badInput(`--format "${format}" is unknown`, 'use conversational or string');
       const kinds = str(ctx, 'kinds')?.split(',') as PairKind[] | undefined;
-      if (kinds?.some((k) => k !== 'direct' && k !== 'refine')) throw badInput(`--kinds "${str(ctx, 'kinds')}" is unknown`, 'use direct, refine or direct,refine');
+      if (kinds?.some((k) => !(PAIR_KINDS as readonly string[]).includes(k))) throw badInput(`--kinds "${str(ctx, 'kinds')}" is unknown`, 'use a comma-separated list of direct, refine, keep (e.g. direct,refine)');
       const { round, result } = await exportPhase(p, { path: str(ctx, 'out'), format: format as 'conversational' | 'string' | undefined, kinds });
-      say(ctx, `round ${round.idx}: ${result.counts.total} rows (${result.counts.direct} direct, ${result.counts.refine} refine) -> ${result.path}\nsha256 ${result.sha256}`);
+      say(ctx, `round ${round.idx}: ${result.counts.total} rows (${result.counts.direct} direct, ${result.counts.refine} refine${result.counts.keep ? `, ${result.counts.keep} keep` : ''}) -> ${result.path}\nsha256 ${result.sha256}`);
       return { round: round.idx, ...result };
     });
   },

@@ -63,7 +63,8 @@ const num = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFi
 
 export function renderRunReport(report: RunReport): string {
   const k = Math.max(report.base.evaluation?.refineAt.length ?? 0, ...report.rounds.map((r) => r.evaluation?.refineAt.length ?? 0));
-  const header = ['round', 'model', 'n', 'direct', ...Array.from({ length: k }, (_, i) => `refine@${i + 1}`), 'pairs d/r', 'train loss', 'margin', 'time'];
+  const keep = report.rounds.some((r) => r.pairs.keep > 0);
+  const header = ['round', 'model', 'n', 'direct', ...Array.from({ length: k }, (_, i) => `refine@${i + 1}`), keep ? 'pairs d/r/k' : 'pairs d/r', 'train loss', 'margin', 'time'];
   const evalCells = (e: RoundReport['evaluation']): string[] => [String(e?.n ?? '-'), pct(e?.direct), ...Array.from({ length: k }, (_, i) => pct(e?.refineAt[i]))];
   const rows = [
     ['0', report.base.model, ...evalCells(report.base.evaluation), '-', '-', '-', '-'],
@@ -71,7 +72,7 @@ export function renderRunReport(report: RunReport): string {
       String(r.round),
       r.model,
       ...evalCells(r.evaluation),
-      `${r.pairs.direct}/${r.pairs.refine}`,
+      `${r.pairs.direct}/${r.pairs.refine}${keep ? `/${r.pairs.keep}` : ''}`,
       num(r.trainLoss),
       num(r.rewardMargin),
       `${Object.values(r.seconds).reduce((a, b) => a + b, 0).toFixed(0)}s`,

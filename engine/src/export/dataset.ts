@@ -28,6 +28,7 @@ export interface ExportCounts {
   total: number;
   direct: number;
   refine: number;
+  keep: number;
   pairs: number;
   skipped: number;
   overridden: number;
@@ -83,7 +84,8 @@ export function safeExportPath(root: string, path: string): string {
 
 /**
  * Writes the round's ARIES dataset: for every pair (override first, else the configured strategy)
- * a direct row x -> y_w over y_l and a refine row refine(x, y_l) -> y_w over y_l; then a manifest
+ * a direct row x -> y_w over y_l and a refine row refine(x, y_l) -> y_w over y_l, and with the `keep`
+ * kind a keep row refine(x, y_w) -> y_w over y_l (refining a right answer keeps it); then a manifest
  * with counts, sha256 and the config. Both files are written to a temporary name, fsynced and
  * renamed, so a killed export never leaves a file that looks complete.
  */
@@ -96,11 +98,11 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   const path = safeExportPath(p.root, options.path ?? `${defaultDir}/data/train.jsonl`);
   const policy = getModel(p.db, round.policy_model_id);
   const { pairs, skipped, overridden } = roundPairs(p.db, roundId, strategy);
-  const counts: ExportCounts = { total: 0, direct: 0, refine: 0, pairs: pairs.length, skipped, overridden, byStrategy: {} };
+  const counts: ExportCounts = { total: 0, direct: 0, refine: 0, keep: 0, pairs: pairs.length, skipped, overridden, byStrategy: {} };
   const lines: string[] = [];
   for (const pair of pairs) {
     for (const kind of kinds) {
-      const prompt = kind === 'direct' ? pair.prompt : refinePrompt(p.template, pair.prompt, pair.rejected.text);
+      const prompt = kind === 'direct' ? pair.prompt : refinePrompt(p.template, pair.prompt, kind === 'refine' ? pair.rejected.text : pair.chosen.text);
       const row: DatasetRow = {
         id: `r${round.idx}-t${pair.trajectoryId}-${kind}`,
         kind,

@@ -9,7 +9,9 @@ export const PROJECT_FILE = 'aries.json';
 export type BackendKind = 'onnx' | 'openai';
 export type StrategyName = 'verifier' | 'rule' | 'rm';
 export const STRATEGIES: readonly StrategyName[] = ['verifier', 'rule', 'rm'];
-export type PairKind = 'direct' | 'refine';
+export const PAIR_KINDS = ['direct', 'refine', 'keep'] as const;
+/** direct: x -> y_w over y_l; refine: refine(x, y_l) -> y_w over y_l; keep: refine(x, y_w) -> y_w over y_l. */
+export type PairKind = (typeof PAIR_KINDS)[number];
 
 export interface OpenAIConfig {
   baseUrl: string;
@@ -87,9 +89,20 @@ export interface TrainingConfig {
   python: string;
   /** Argument list with {python} {trainer} {model} {dataset} {output_dir} {config}; null = built-in trainer. */
   command: string[] | null;
+  /**
+   * What the built-in trainer optimises on the exported rows: `dpo` (the ARIES objective: a DPO term
+   * per row, plus the NLL term on the chosen answer when `dpo.rpo_alpha` > 0) or `sft` (the NLL term
+   * alone: fine-tuning on the chosen answer of every row, after the row's prompt).
+   */
+  objective: TrainingObjective;
   /** Fields of the trainer's DPOConfig (see `python -m aries_trainer dpo --help`). */
   dpo: Record<string, string | number | boolean>;
+  /** Fields of the trainer's SFTConfig (see `python -m aries_trainer sft --help`). */
+  sft: Record<string, string | number | boolean>;
 }
+
+export const TRAINING_OBJECTIVES = ['dpo', 'sft'] as const;
+export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
 export interface EvaluationConfig {
   split: string;
@@ -131,9 +144,9 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const e = r.object('export');
   e.rejectUnknown(['kinds', 'format']);
   const kinds = e.stringList('kinds', ['direct', 'refine']);
-  for (const k of kinds) if (k !== 'direct' && k !== 'refine') throw badInput(`${source}: export.kinds has "${k}"`, 'use "direct" and/or "refine"');
+  for (const k of kinds) if (!(PAIR_KINDS as readonly string[]).includes(k)) throw badInput(`${source}: export.kinds has "${k}"`, 'use "direct", "refine" and/or "keep"');
   const t = r.object('training');
-  t.rejectUnknown(['python', 'command', 'dpo']);
+  t.rejectUnknown(['python', 'command', 'objective', 'dpo', 'sft']);
   const command = t.optionalStringList('command');
   const ev = r.object('evaluation');
   ev.rejectUnknown(['split', 'limit', 'refinements', 'maxNewTokens']);
@@ -196,7 +209,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       verifierScorer: s.oneOf('verifierScorer', ['verifier', 'verifier:solution'] as const, 'verifier'),
     },
     export: { kinds: kinds as PairKind[], format: e.oneOf('format', ['conversational', 'string'] as const, 'conversational') },
-    training: { python: t.string('python', ''), command, dpo: t.scalars('dpo') },
+    training: { python: t.string('python', ''), command, objective: t.oneOf('objective', TRAINING_OBJECTIVES, 'dpo'), dpo: t.scalars('dpo'), sft: t.scalars('sft') },
     evaluation: {
       split: ev.string('split', 'heldout'),
       limit: ev.integer('limit', 0),

@@ -15,8 +15,8 @@ export type DatasetCompletion = string | [ChatMessage];
 /** One preference row: TRL's explicit-prompt format plus provenance columns TRL ignores. */
 export interface DatasetRow {
   id: string;
-  kind: 'direct' | 'refine';
-  /** direct: x. refine: refine(x, y_l), already rendered with the refinement template. */
+  kind: 'direct' | 'refine' | 'keep';
+  /** direct: x. refine: refine(x, y_l); keep: refine(x, y_w) — both already rendered with the refinement template. */
   prompt: DatasetPrompt;
   chosen: DatasetCompletion;
   rejected: DatasetCompletion;

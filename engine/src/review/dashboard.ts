@@ -15,7 +15,7 @@ export interface RoundDashboard {
   overridden: number;
   overrideRate: number | null;
   selection: Record<string, { pairs: number; skipped: number }>;
-  exported: { direct: number; refine: number; byStrategy: Record<string, number> } | null;
+  exported: { direct: number; refine: number; keep: number; byStrategy: Record<string, number> } | null;
   /** Length-bias monitor: mean length of chosen vs rejected in the pairs export would use, and of each step. */
   lengths: { chosen: number | null; rejected: number | null; byStep: (number | null)[] };
   training: { step: number; loss: number | null; margin: number | null; accuracy: number | null }[];
@@ -48,7 +48,7 @@ export function dashboard(db: Db, strategy: StrategyName): Dashboard {
         else e.skipped = s.n;
       }
       const exp = db.prepare('SELECT counts_json FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(r.id) as { counts_json: string } | undefined;
-      const expCounts = exp ? parseJson<{ direct: number; refine: number; byStrategy: Record<string, number> }>(exp.counts_json, 'export counts') : null;
+      const expCounts = exp ? parseJson<{ direct: number; refine: number; keep?: number; byStrategy: Record<string, number> }>(exp.counts_json, 'export counts') : null;
       const run = db.prepare("SELECT id, output_model_id FROM training_runs WHERE round_id = ? ORDER BY (status = 'succeeded') DESC, id DESC LIMIT 1").get(r.id) as { id: number; output_model_id: number | null } | undefined;
       const training = run
         ? (db.prepare('SELECT step, metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step').all(run.id) as { step: number; metrics_json: string }[]).map((m) => {
@@ -70,7 +70,7 @@ export function dashboard(db: Db, strategy: StrategyName): Dashboard {
         overridden: counts.o,
         overrideRate: counts.n ? counts.o / counts.n : null,
         selection,
-        exported: expCounts,
+        exported: expCounts ? { ...expCounts, keep: expCounts.keep ?? 0 } : null,
         lengths: { chosen: mean(pairs.map((p) => p.chosen.text.length)), rejected: mean(pairs.map((p) => p.rejected.text.length)), byStep: Array.from(steps, (x) => x ?? null) },
         training,
       };

@@ -13,7 +13,8 @@ export interface RoundReport {
   round: number;
   model: string;
   evaluation: EvaluationResults | null;
-  pairs: { direct: number; refine: number };
+  /** Rows of the export the round trained on, by kind (keep: 0 when the export had none). */
+  pairs: { direct: number; refine: number; keep: number };
   trainLoss: number | null;
   rewardMargin: number | null;
   rewardAccuracy: number | null;
@@ -66,7 +67,7 @@ export function runReport(p: Project): RunReport {
       | { id: number; output_model_id: number; export_id: number }
       | undefined;
     if (!run) continue;
-    const counts = parseJson<{ direct: number; refine: number }>((db.prepare('SELECT counts_json FROM exports WHERE id = ?').get(run.export_id) as { counts_json: string }).counts_json, 'export counts');
+    const counts = parseJson<{ direct: number; refine: number; keep?: number }>((db.prepare('SELECT counts_json FROM exports WHERE id = ?').get(run.export_id) as { counts_json: string }).counts_json, 'export counts');
     const last = db.prepare('SELECT metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step DESC LIMIT 1').get(run.id) as { metrics_json: string } | undefined;
     const metrics = parseJson<Record<string, number | null>>(last?.metrics_json ?? null, 'training metrics') ?? {};
     const model = models.find((m) => m.id === run.output_model_id);
@@ -74,7 +75,7 @@ export function runReport(p: Project): RunReport {
       round: r.idx,
       model: model?.name ?? `model ${run.output_model_id}`,
       evaluation: latestEval(run.output_model_id),
-      pairs: { direct: counts?.direct ?? 0, refine: counts?.refine ?? 0 },
+      pairs: { direct: counts?.direct ?? 0, refine: counts?.refine ?? 0, keep: counts?.keep ?? 0 },
       trainLoss: metrics.loss ?? null,
       rewardMargin: metrics['rewards/margins'] ?? null,
       rewardAccuracy: metrics['rewards/accuracies'] ?? null,

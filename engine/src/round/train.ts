@@ -91,10 +91,11 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   const logPath = join(runDir, 'train.log');
   const configPath = join(runDir, 'trainer-config.json');
   mkdirSync(runDir, { recursive: true });
-  const trainerConfig = { model_name_or_path: base.path, dataset_path: exp.path, output_dir: outputDir, ...p.config.training.dpo };
+  const { objective } = p.config.training;
+  const trainerConfig = { model_name_or_path: base.path, dataset_path: exp.path, output_dir: outputDir, ...p.config.training[objective] };
   writeFileSync(configPath, `${JSON.stringify(trainerConfig, null, 2)}\n`);
   const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, dataset_dir: dirname(exp.path), output_dir: outputDir, config: configPath };
-  const command = expandCommand(custom ?? ['{python}', '-m', 'aries_trainer', 'dpo', '--config', '{config}'], values);
+  const command = expandCommand(custom ?? ['{python}', '-m', 'aries_trainer', objective, '--config', '{config}'], values);
   p.db.prepare('UPDATE training_runs SET command_json = ?, config_json = ?, output_dir = ?, log_path = ? WHERE id = ?').run(JSON.stringify(command), JSON.stringify(trainerConfig), outputDir, logPath, runId);
   setRoundStatus(p.db, roundId, 'training');
 

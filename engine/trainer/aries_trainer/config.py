@@ -61,7 +61,8 @@ class DPOConfig(TrainConfig):
     label_smoothing: float = opt(0.0, "Conservative DPO: assumed probability that a preference label is flipped.")
     w_direct: float = opt(1.0, "Weight of direct rows (x -> y_w over y_l) in the ARIES objective.")
     w_refine: float = opt(1.0, "Weight of refinement rows (refine(x, y_l) -> y_w over y_l).")
-    pair_kinds: str = opt("both", "Which rows to train on: `both` (ARIES), `direct` (the iterative-DPO baseline), `refine`.", ("both", "direct", "refine"))
+    w_keep: float = opt(1.0, "Weight of keep rows (refine(x, y_w) -> y_w over y_l: refining a right answer keeps it).")
+    pair_kinds: str = opt("both", "Which rows to train on: `both` (every row: ARIES), `direct` (the iterative-DPO baseline), `refine` (rows whose prompt is a refinement: refine and keep).", ("both", "direct", "refine"))
     rpo_alpha: float = opt(0.0, "Weight of an extra NLL term on the chosen answer (iterative RPO); 0 = pure preference loss.")
     preference_span: str = opt(
         "full",
@@ -99,7 +100,7 @@ class RMConfig(LoopConfig):
     learning_rate: float = opt(1e-4, "Peak learning rate of AdamW.")
     max_length: int = opt(512, "Longest rendered conversation (prompt + response) in tokens; longer ones are cut from the left, keeping the end where the reward is read (counted in the log).")
     init_from_scratch: str = opt("", "Start from a new tiny body with this JSON architecture (e.g. '{\"hidden_size\": 64}') and the tokenizer files in model_name_or_path.")
-    pair_kinds: str = opt("direct", "Rows to train on: `direct` (the scorer shows the reward model the original question x, as direct rows do), `both`, or `refine`.", ("direct", "both", "refine"))
+    pair_kinds: str = opt("direct", "Rows to train on: `direct` (the scorer shows the reward model the original question x, as direct rows do), `both` (every row), or `refine` (refine and keep rows).", ("direct", "both", "refine"))
     center_rewards_coefficient: float = opt(0.0, "Weight of an extra mean((r_w + r_l)^2) term that keeps rewards centred on 0 (TRL's center_rewards_coefficient); 0 = off.")
     export_onnx: bool = opt(True, "Also write onnx/model.onnx (input_ids, attention_mask -> logits [batch, 1]) for the engine's rm:onnx scorer.")
     opset: int = opt(14, "ONNX opset version of the export.")

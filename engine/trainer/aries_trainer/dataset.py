@@ -1,7 +1,7 @@
 """Reading the ARIES dataset (preference rows) and SFT rows, with errors that name file:line.
 
 Format (docs/dataset-format.md): one JSON object per line.
-  preference: {"prompt", "chosen", "rejected", "kind": "direct"|"refine", "id", "round", "strategy", ...}
+  preference: {"prompt", "chosen", "rejected", "kind": "direct"|"refine"|"keep", "id", "round", "strategy", ...}
   SFT:        {"prompt", "completion"}  (TRL's prompt-completion format)
 `prompt` is a string or a list of {"role", "content"} messages; chosen / rejected / completion are a
 string or a one-message assistant list. Unknown columns are kept as provenance and ignored.
@@ -16,7 +16,10 @@ from typing import Any, Optional, Union
 
 Prompt = Union[str, list]
 ROLES = ("system", "user", "assistant")
-KINDS = ("direct", "refine")
+# direct: x -> y_w over y_l; refine: refine(x, y_l) -> y_w over y_l; keep: refine(x, y_w) -> y_w over y_l
+KINDS = ("direct", "refine", "keep")
+# pair_kinds option -> the row kinds it trains on ("refine" means every row whose prompt is a refinement)
+PAIR_KINDS = {"both": KINDS, "direct": ("direct",), "refine": ("refine", "keep")}
 
 
 class DatasetError(ValueError):
@@ -111,7 +114,7 @@ def parse_row(obj: Any, where: str) -> Union[PreferenceRow, SFTRow]:
         raise DatasetError(f"{where}: missing key \"chosen\" (a preference row needs prompt, chosen, rejected; an SFT row prompt, completion)")
     kind = obj.get("kind", "direct")
     if kind not in KINDS:
-        raise DatasetError(f"{where}: \"kind\" is {kind!r}; use \"direct\" or \"refine\"")
+        raise DatasetError(f"{where}: \"kind\" is {kind!r}; use \"direct\", \"refine\" or \"keep\"")
     chosen = _completion(obj, "chosen", where)
     rejected = _completion(obj, "rejected", where)
     return PreferenceRow(_prompt(obj, where), chosen, rejected, kind, row_id, where)

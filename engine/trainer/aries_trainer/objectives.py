@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import torch
 
 from .config import DPOConfig, SFTConfig, TrainConfig
-from .dataset import DatasetError, PreferenceRow, Prompt, SFTRow, prompt_text, read_rows
+from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, Prompt, SFTRow, prompt_text, read_rows
 from .losses import Batch, collate, nll_per_row, preference_loss, sequence_logps
 from .policy import Policy, atomic_output_dir, load_policy, save_policy
 from .progress import emit, log
@@ -120,14 +120,15 @@ def preference_examples(rows: list[PreferenceRow], cfg: DPOConfig, enc: Encoder)
         expanded.append(r)
         if template is not None and r.kind == "direct":
             expanded.append(PreferenceRow(refine_prompt(r.prompt, r.rejected, template, r.where), r.chosen, r.rejected, "refine", r.id + ":refine", r.where))
-    keep = {"both": ("direct", "refine"), "direct": ("direct",), "refine": ("refine",)}[cfg.pair_kinds]
+    kinds = PAIR_KINDS[cfg.pair_kinds]
+    weight = {"direct": cfg.w_direct, "refine": cfg.w_refine, "keep": cfg.w_keep}
     out = []
     for r in expanded:
-        if r.kind not in keep:
+        if r.kind not in kinds:
             continue
         p, (c, rj) = enc.fit(enc.prompt(r.prompt, r.where), enc.completion(r.chosen), enc.completion(r.rejected))
         span = first_difference_span(c, rj) if cfg.preference_span == "first_difference" else None
-        out.append(PairExample(p, c, rj, cfg.w_direct if r.kind == "direct" else cfg.w_refine, r.kind, span=span))
+        out.append(PairExample(p, c, rj, weight[r.kind], r.kind, span=span))
     return out
 
 
@@ -190,7 +191,7 @@ def run_dpo(cfg: DPOConfig) -> Path:
     policy.module.to(device)
     enc = Encoder(policy, cfg.max_length)
     examples = preference_examples(loaded.preference, cfg, enc)
-    kinds = {k: sum(e.kind == k for e in examples) for k in ("direct", "refine")}
+    kinds = {k: sum(e.kind == k for e in examples) for k in KINDS}
     emit("start", objective="dpo", rows=len(examples), rows_by_kind=kinds, device=str(device),
          num_parameters=sum(p.numel() for p in policy.module.parameters()), total_steps=_total(cfg, len(examples)))
     if enc.truncated:

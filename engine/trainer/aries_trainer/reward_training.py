@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from .config import RMConfig
-from .dataset import DatasetError, PreferenceRow, read_rows
+from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, read_rows
 from .losses import bradley_terry_loss
 from .objectives import dataset_sha256, parse_scratch
 from .policy import atomic_output_dir
@@ -20,7 +20,6 @@ from .progress import emit, log
 from .reward_model import TOKENIZER_FILES, TinyLlamaForSequenceClassification, config_dict, load_start, score_text
 from .train_loop import optimize, setup_torch, total_steps_for
 
-KINDS = {"both": ("direct", "refine"), "direct": ("direct",), "refine": ("refine",)}
 
 
 @dataclass
@@ -45,7 +44,7 @@ def reward_pairs(rows: list[PreferenceRow], pair_kinds: str, tokenizer: Any, max
             ids = ids[-max_length:]
         return ids
 
-    pairs = [RewardPair(encode(r, r.chosen), encode(r, r.rejected), r.kind) for r in rows if r.kind in KINDS[pair_kinds]]
+    pairs = [RewardPair(encode(r, r.chosen), encode(r, r.rejected), r.kind) for r in rows if r.kind in PAIR_KINDS[pair_kinds]]
     return pairs, truncated
 
 
@@ -69,7 +68,7 @@ def run_rm(cfg: RMConfig) -> Path:
     model.to(device)
     max_length = min(cfg.max_length, model.config.max_position_embeddings)
     pairs, truncated = reward_pairs(loaded.preference, cfg.pair_kinds, tokenizer, max_length)
-    kinds = {k: sum(p.kind == k for p in pairs) for k in ("direct", "refine")}
+    kinds = {k: sum(p.kind == k for p in pairs) for k in KINDS}
     emit("start", objective="rm", rows=len(pairs), rows_by_kind=kinds, device=str(device),
          num_parameters=sum(p.numel() for p in model.parameters()), total_steps=total_steps_for(cfg, len(pairs))[0] if pairs else 0)
     log(f"reward model: {start} from {cfg.model_name_or_path}")

@@ -39,7 +39,7 @@ def test_rm_loss_falls_accuracy_rises_and_writes_the_sequence_classification_lay
     _, lines, _ = run_cli("rm", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data), "--output_dir", str(out),
                           "--learning_rate", "3e-3", "--num_train_epochs", "24", "--per_device_train_batch_size", "16",
                           "--logging_steps", "4", "--seed", "3")
-    assert lines[0]["type"] == "start" and lines[0]["objective"] == "rm" and lines[0]["rows_by_kind"] == {"direct": 64, "refine": 0}
+    assert lines[0]["type"] == "start" and lines[0]["objective"] == "rm" and lines[0]["rows_by_kind"] == {"direct": 64, "refine": 0, "keep": 0}
     logs = [line for line in lines if line["type"] == "log"]
     assert all({"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "rewards/accuracies"} <= set(line) for line in logs)
     assert logs[-1]["loss"] < 0.5 * logs[0]["loss"], (logs[0], logs[-1])

@@ -38,7 +38,7 @@ def test_dpo_loss_falls_margins_rise_and_params_change(tiny_model, preference_ro
                           "--output_dir", str(out), "--learning_rate", "3e-3", "--num_train_epochs", "6",
                           "--per_device_train_batch_size", "8", "--logging_steps", "2", "--beta", "0.5",
                           "--export_onnx", "false")
-    assert lines[0]["type"] == "start" and lines[0]["rows_by_kind"] == {"direct": 16, "refine": 16}
+    assert lines[0]["type"] == "start" and lines[0]["rows_by_kind"] == {"direct": 16, "refine": 16, "keep": 0}
     logs = [line for line in lines if line["type"] == "log"]
     assert all(LOG_KEYS <= set(line) for line in logs)
     assert logs[-1]["loss"] < logs[0]["loss"]
@@ -51,7 +51,7 @@ def test_dpo_loss_falls_margins_rise_and_params_change(tiny_model, preference_ro
     # The starting model (the reference for this round) is untouched on disk.
     assert all(torch.equal(before[k], v) for k, v in weights(tiny_model).items())
     lineage = json.loads((out / "config.json").read_text())["aries_lineage"]
-    assert lineage["objective"] == "dpo" and lineage["rows_by_kind"] == {"direct": 16, "refine": 16}
+    assert lineage["objective"] == "dpo" and lineage["rows_by_kind"] == {"direct": 16, "refine": 16, "keep": 0}
 
 
 def test_reference_model_is_frozen_during_training(tiny_model, preference_rows, tmp_path):
@@ -132,12 +132,27 @@ def test_direct_only_baseline_and_derived_refine_rows(tiny_model, preference_row
     data = write_jsonl(tmp_path / "pairs.jsonl", preference_rows)
     _, lines, _ = run_cli("dpo", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data),
                           "--output_dir", str(tmp_path / "a"), "--pair_kinds", "direct", "--max_steps", "1", "--export_onnx", "false")
-    assert lines[0]["rows_by_kind"] == {"direct": 16, "refine": 0}
+    assert lines[0]["rows_by_kind"] == {"direct": 16, "refine": 0, "keep": 0}
     _, lines, _ = run_cli("dpo", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data),
                           "--output_dir", str(tmp_path / "b"), "--refine_from_direct", "true", "--max_steps", "1",
                           "--precompute_ref_log_probs", "true", "--loss_type", "ipo", "--rpo_alpha", "1", "--export_onnx", "false")
-    assert lines[0]["rows_by_kind"] == {"direct": 16, "refine": 32}
+    assert lines[0]["rows_by_kind"] == {"direct": 16, "refine": 32, "keep": 0}
     assert "nll_loss" in lines[1]
+
+
+def test_keep_rows_train_with_the_refinement_rows(tiny_model, preference_rows, tmp_path):
+    """keep rows (refine(x, y_w) -> y_w over y_l, as `aries export` writes them with the keep kind) are
+    read, trained with `both`, counted among the refinement-prompt rows by `refine`, left out by `direct`."""
+    keep = [{**r, "id": r["id"] + "k", "kind": "keep",
+             "prompt": [{"role": "user", "content": f"{r['prompt'][0]['content']}\nPrevious answer: {r['chosen']}\nCheck it."}]}
+            for r in preference_rows if r["kind"] == "direct"]
+    data = write_jsonl(tmp_path / "pairs.jsonl", preference_rows + keep)
+    for kinds, expected in (("both", {"direct": 16, "refine": 16, "keep": 16}), ("refine", {"direct": 0, "refine": 16, "keep": 16}),
+                            ("direct", {"direct": 16, "refine": 0, "keep": 0})):
+        code, lines, err = run_cli("dpo", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data), "--output_dir",
+                                   str(tmp_path / kinds), "--pair_kinds", kinds, "--max_steps", "1", "--export_onnx", "false")
+        assert code == 0, err
+        assert lines[0]["rows_by_kind"] == expected
 
 
 def test_sft_on_preference_rows_learns_chosen(tiny_model, preference_rows, tmp_path):

@@ -4,7 +4,7 @@ import type { RunReport } from '../../../engine/src/round/run-loop';
 import type { ProjectStats } from '../../../engine/src/round/stats';
 import type { ExportEntry, TrainingRunEntry } from '../../../engine/src/server/run-history';
 import type { TrajectoryGroupName, TrajectoryGroups } from '../../../engine/src/server/trajectory-groups';
-import { fmt, pct, trainingMetrics } from '../progress-text';
+import { fmt, pct, rowKinds, rowTotal, trainingMetrics } from '../progress-text';
 
 /**
  * What the four ARIES views show, as plain data built from the engine's answers; views/trees.ts
@@ -63,7 +63,7 @@ export function roundsTree(report: RunReport, stats: ProjectStats): TreeNode[] {
     ];
     if (trained) {
       children.push(
-        { id: `round-${r.round}/pairs`, label: 'Pairs', description: `${trained.pairs.direct} direct, ${trained.pairs.refine} refine` },
+        { id: `round-${r.round}/pairs`, label: 'Pairs', description: rowKinds(trained.pairs) },
         { id: `round-${r.round}/heldout`, label: 'Held-out', description: accuracy(trained.evaluation), tooltip: trained.evaluation ? `${trained.evaluation.n} held-out prompts, greedy` : undefined },
         { id: `round-${r.round}/training`, label: 'Training', description: trainingMetrics({ loss: trained.trainLoss, 'rewards/margins': trained.rewardMargin, 'rewards/accuracies': trained.rewardAccuracy }) || '–' },
         { id: `round-${r.round}/time`, label: 'Time', description: seconds(trained.seconds) || '–' },
@@ -122,7 +122,7 @@ export function exportsTree(list: ExportEntry[]): TreeNode[] {
   return list.map((e) => ({
     id: `export-${e.id}`,
     label: `Round ${e.round} · ${basename(e.path)}`,
-    description: e.counts ? `${e.counts.direct + e.counts.refine} rows (${e.counts.direct} direct, ${e.counts.refine} refine)` : '',
+    description: e.counts ? `${rowTotal(e.counts)} rows (${rowKinds(e.counts)})` : '',
     tooltip: `${e.path}\nsha256 ${e.sha256}\n${e.createdAt}`,
     icon: 'file-code',
     contextValue: 'export',

@@ -53,7 +53,8 @@ function render(d: DashboardData): void {
 
   const table = el('table', 'rounds-table');
   const head = el('tr');
-  for (const h of ['round', 'status', 'model', 'direct', `refine@${k || 'K'}`, 'pairs direct / refine', 'by strategy', 'override rate', 'chosen / rejected length']) head.append(el('th', '', h));
+  const keepRows = d.rounds.some((r) => (r.exported?.keep ?? 0) > 0);
+  for (const h of ['round', 'status', 'model', 'direct', `refine@${k || 'K'}`, keepRows ? 'rows direct / refine / keep' : 'pairs direct / refine', 'by strategy', 'override rate', 'chosen / rejected length']) head.append(el('th', '', h));
   table.append(head);
   const base = el('tr');
   base.append(el('td', '', '0'), el('td', '', 'start'), el('td', '', d.base.model), el('td', '', d.base.evaluation ? pct(d.base.evaluation.direct) : '–'), el('td', '', d.base.evaluation?.refineAt.length ? pct(d.base.evaluation.refineAt[d.base.evaluation.refineAt.length - 1] as number) : '–'), el('td', '', ''), el('td', '', ''), el('td', '', ''), el('td', '', ''));
@@ -65,7 +66,7 @@ function render(d: DashboardData): void {
     row.append(
       el('td', '', String(r.round)), el('td', '', r.status), el('td', '', r.trainedModel ?? r.policyModel),
       el('td', '', e ? pct(e.direct) : '–'), el('td', '', e?.refineAt.length ? pct(e.refineAt[e.refineAt.length - 1] as number) : '–'),
-      el('td', '', r.exported ? `${r.exported.direct} / ${r.exported.refine}` : '–'), el('td', '', strategies),
+      el('td', '', r.exported ? `${r.exported.direct} / ${r.exported.refine}${keepRows ? ` / ${r.exported.keep}` : ''}` : '–'), el('td', '', strategies),
       el('td', '', r.overrideRate === null ? '–' : `${pct(r.overrideRate)} (${r.overridden}/${r.trajectories})`),
       el('td', '', `${fmt(r.lengths.chosen, 0)} / ${fmt(r.lengths.rejected, 0)}`),
     );

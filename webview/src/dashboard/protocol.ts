@@ -16,7 +16,7 @@ export interface RoundData {
   overridden: number;
   overrideRate: number | null;
   selection: Record<string, { pairs: number; skipped: number }>;
-  exported: { direct: number; refine: number; byStrategy: Record<string, number> } | null;
+  exported: { direct: number; refine: number; keep: number; byStrategy: Record<string, number> } | null;
   lengths: { chosen: number | null; rejected: number | null; byStep: (number | null)[] };
   training: { step: number; loss: number | null; margin: number | null; accuracy: number | null }[];
 }
