@@ -7,12 +7,14 @@
  *                          [--jobs N]   (runs at once; each then generates with cores/N threads)
  *
  * Variants (each changes one thing of the project's aries.json):
- *   aries  direct + refine pairs, verifier selection (the project's own config)
+ *   aries  the project's own config (examples/arithmetic: direct + refine + keep rows, verifier selection)
  *   answer as aries, the verifier judging the final answer only (no solution check)
- *   idpo   direct pairs only (iterative DPO baseline)
+ *   idpo   direct rows only (the iterative baseline: iterative DPO under the dpo objective)
+ *   nokeep direct + refine rows (ARIES as published, without keep rows)
+ *   dpo    as aries, trained with the dpo objective (training.dpo) instead of the project's
  *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
  *   ruleg  the rule with its verifier guard (skip a pair the verifier says is the wrong way round)
- *   nonll  as aries, with rpo_alpha 0 (pure preference loss)
+ *   nonll  as dpo, with rpo_alpha 0 (pure preference loss)
  * A run that already finished in --work is not run again (its report is reread), so the script
  * can be stopped and restarted.
  */
@@ -28,12 +30,14 @@ type Json = Record<string, unknown>;
 const ROOT = resolve(__dirname, '..');
 
 const VARIANTS: Record<string, { label: string; change: (c: Json) => void }> = {
-  aries: { label: 'ARIES (direct + refine pairs, verifier)', change: () => undefined },
+  aries: { label: 'ARIES (direct + refine + keep rows, verifier)', change: () => undefined },
   answer: { label: 'ARIES, verifier on the final answer only', change: (c) => void (obj(c, 'selection').verifierScorer = 'verifier') },
-  idpo: { label: 'iterative DPO (direct pairs only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
+  idpo: { label: 'iterative baseline (direct rows only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
+  nokeep: { label: 'ARIES without keep rows (direct + refine)', change: (c) => void (obj(c, 'export').kinds = ['direct', 'refine']) },
+  dpo: { label: 'ARIES rows, DPO + NLL objective (training.dpo)', change: (c) => void (obj(c, 'training').objective = 'dpo') },
   rule: { label: 'ARIES with rule selection', change: (c) => void (obj(c, 'selection').strategy = 'rule') },
   ruleg: { label: 'ARIES with rule selection, verifier guard', change: (c) => void Object.assign(obj(c, 'selection'), { strategy: 'rule', ruleGuard: 'verifier' }) },
-  nonll: { label: 'ARIES without the NLL term (rpo_alpha 0)', change: (c) => void (obj(obj(c, 'training'), 'dpo').rpo_alpha = 0) },
+  nonll: { label: 'ARIES rows, DPO without the NLL term (rpo_alpha 0)', change: (c) => void Object.assign(obj(c, 'training'), { objective: 'dpo', dpo: { ...obj(obj(c, 'training'), 'dpo'), rpo_alpha: 0 } }) },
 };
 
 function obj(c: Json, key: string): Json {
@@ -63,7 +67,8 @@ async function runOne(project: string, work: string, variant: string, seed: numb
   const generation = obj(config, 'generation');
   generation.seed = seed;
   if (threads > 0) generation.threads = threads;
-  obj(obj(config, 'training'), 'dpo').seed = seed;
+  const training = obj(config, 'training');
+  for (const objective of ['dpo', 'sft']) obj(training, objective).seed = seed;
   VARIANTS[variant]?.change(config);
   writeFileSync(join(dir, 'aries.json'), `${JSON.stringify(config, null, 2)}\n`);
   const started = performance.now();
@@ -110,7 +115,7 @@ const cell = (xs: number[]): string => (xs.length ? `${(100 * mean(xs)).toFixed(
 function table(results: RunResult[], rounds: number): string {
   const k = Math.max(...results.map((r) => r.report.base.evaluation?.refineAt.length ?? 0));
   const lines = [
-    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | pairs d/r (mean) | wall s (mean) |`,
+    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | rows d/r/k (mean) | wall s (mean) |`,
     `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|`,
   ];
   const variants = [...new Set(results.map((r) => r.variant))];
@@ -121,7 +126,7 @@ function table(results: RunResult[], rounds: number): string {
     for (let round = 1; round <= rounds; round++) {
       const rows = runs.map((r) => r.report.rounds.find((x) => x.round === round)).filter((x) => x !== undefined);
       const evals = rows.map((r) => r.evaluation).filter((e) => e !== null);
-      const pairs = `${mean(rows.map((r) => r.pairs.direct)).toFixed(0)}/${mean(rows.map((r) => r.pairs.refine)).toFixed(0)}`;
+      const pairs = `${mean(rows.map((r) => r.pairs.direct)).toFixed(0)}/${mean(rows.map((r) => r.pairs.refine)).toFixed(0)}/${mean(rows.map((r) => r.pairs.keep ?? 0)).toFixed(0)}`;
       const wall = mean(rows.map((r) => Object.values(r.seconds).reduce((a, b) => a + b, 0))).toFixed(0);
       lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${pairs} | ${wall} |`);
     }

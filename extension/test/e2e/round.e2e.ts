@@ -63,7 +63,12 @@ function shrink(config: Record<string, unknown>): Record<string, unknown> {
     ...config,
     generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16 },
     evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 32 },
-    training: { ...obj('training'), python: PYTHON, dpo: { ...(obj('training').dpo as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 } },
+    training: {
+      ...obj('training'),
+      python: PYTHON,
+      dpo: { ...(obj('training').dpo as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 },
+      sft: { ...(obj('training').sft as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 },
+    },
   };
 }
 
