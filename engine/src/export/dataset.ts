@@ -10,7 +10,7 @@ import { roundPairs } from '../pair/pairs';
 import type { DatasetCompletion, DatasetPrompt, DatasetRow } from '../protocol/trainer';
 import { refinePrompt } from '../refinement/template';
 import { getRound } from '../round/rounds';
-import { now } from '../store/db';
+import { now, parseJson } from '../store/db';
 
 export interface ExportOptions {
   /**
@@ -41,6 +41,12 @@ export interface ExportResult {
   manifestPath: string;
   sha256: string;
   counts: ExportCounts;
+}
+
+/** An export's stored counts (`exports.counts_json`); exports written before keep rows existed count 0 of them. */
+export function parseExportCounts(json: string | null, what: string): ExportCounts | null {
+  const c = parseJson<Omit<ExportCounts, 'keep'> & { keep?: number }>(json, what);
+  return c ? { ...c, keep: c.keep ?? 0 } : null;
 }
 
 const asPrompt = (p: PromptInput, format: 'conversational' | 'string'): DatasetPrompt =>

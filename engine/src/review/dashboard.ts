@@ -1,4 +1,5 @@
 import type { EvaluationResults } from '../evaluation/evaluate';
+import { parseExportCounts } from '../export/dataset';
 import { roundPairs } from '../pair/pairs';
 import type { StrategyName } from '../project/config';
 import { type Db, parseJson } from '../store/db';
@@ -48,7 +49,7 @@ export function dashboard(db: Db, strategy: StrategyName): Dashboard {
         else e.skipped = s.n;
       }
       const exp = db.prepare('SELECT counts_json FROM exports WHERE round_id = ? ORDER BY id DESC LIMIT 1').get(r.id) as { counts_json: string } | undefined;
-      const expCounts = exp ? parseJson<{ direct: number; refine: number; keep?: number; byStrategy: Record<string, number> }>(exp.counts_json, 'export counts') : null;
+      const expCounts = exp ? parseExportCounts(exp.counts_json, 'export counts') : null;
       const run = db.prepare("SELECT id, output_model_id FROM training_runs WHERE round_id = ? ORDER BY (status = 'succeeded') DESC, id DESC LIMIT 1").get(r.id) as { id: number; output_model_id: number | null } | undefined;
       const training = run
         ? (db.prepare('SELECT step, metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step').all(run.id) as { step: number; metrics_json: string }[]).map((m) => {
@@ -70,7 +71,7 @@ export function dashboard(db: Db, strategy: StrategyName): Dashboard {
         overridden: counts.o,
         overrideRate: counts.n ? counts.o / counts.n : null,
         selection,
-        exported: expCounts ? { ...expCounts, keep: expCounts.keep ?? 0 } : null,
+        exported: expCounts ? { direct: expCounts.direct, refine: expCounts.refine, keep: expCounts.keep, byStrategy: expCounts.byStrategy } : null,
         lengths: { chosen: mean(pairs.map((p) => p.chosen.text.length)), rejected: mean(pairs.map((p) => p.rejected.text.length)), byStep: Array.from(steps, (x) => x ?? null) },
         training,
       };

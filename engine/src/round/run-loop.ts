@@ -1,4 +1,5 @@
 import type { EvaluationResults } from '../evaluation/evaluate';
+import { parseExportCounts } from '../export/dataset';
 import { listModels } from '../model/registry';
 import type { JobControl } from '../progress';
 import { throwIfCancelled } from '../progress';
@@ -67,7 +68,7 @@ export function runReport(p: Project): RunReport {
       | { id: number; output_model_id: number; export_id: number }
       | undefined;
     if (!run) continue;
-    const counts = parseJson<{ direct: number; refine: number; keep?: number }>((db.prepare('SELECT counts_json FROM exports WHERE id = ?').get(run.export_id) as { counts_json: string }).counts_json, 'export counts');
+    const counts = parseExportCounts((db.prepare('SELECT counts_json FROM exports WHERE id = ?').get(run.export_id) as { counts_json: string }).counts_json, 'export counts');
     const last = db.prepare('SELECT metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step DESC LIMIT 1').get(run.id) as { metrics_json: string } | undefined;
     const metrics = parseJson<Record<string, number | null>>(last?.metrics_json ?? null, 'training metrics') ?? {};
     const model = models.find((m) => m.id === run.output_model_id);

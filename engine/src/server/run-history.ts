@@ -1,4 +1,4 @@
-import type { ExportCounts } from '../export/dataset';
+import { type ExportCounts, parseExportCounts } from '../export/dataset';
 import { type Db, parseJson } from '../store/db';
 
 /** The Exports and Training runs views: what the project has written and trained, newest first. */
@@ -35,7 +35,7 @@ export function listExports(db: Db): ExportEntry[] {
   const rows = db
     .prepare('SELECT e.id, r.idx AS round, e.path, e.sha256, e.counts_json, e.created_at FROM exports e JOIN rounds r ON r.id = e.round_id ORDER BY e.id DESC')
     .all() as { id: number; round: number; path: string; sha256: string; counts_json: string; created_at: string }[];
-  return rows.map((e) => ({ id: e.id, round: e.round, path: e.path, sha256: e.sha256, counts: exportCounts(parseJson<Omit<ExportCounts, 'keep'> & { keep?: number }>(e.counts_json, `export ${e.id} counts`)), createdAt: e.created_at }));
+  return rows.map((e) => ({ id: e.id, round: e.round, path: e.path, sha256: e.sha256, counts: parseExportCounts(e.counts_json, `export ${e.id} counts`), createdAt: e.created_at }));
 }
 
 export function listTrainingRuns(db: Db): TrainingRunEntry[] {
@@ -60,6 +60,3 @@ export function listTrainingRuns(db: Db): TrainingRunEntry[] {
     };
   });
 }
-
-/** Exports written before keep rows existed have no keep count: 0. */
-const exportCounts = (c: (Omit<ExportCounts, 'keep'> & { keep?: number }) | null): ExportCounts | null => (c ? { ...c, keep: c.keep ?? 0 } : null);

@@ -59,16 +59,13 @@ const USER_SETTINGS: Record<string, unknown> = {
 /** The project made small: 16 training prompts, 8 held-out, K=2 (a setting), short answers (a setting), one short epoch. */
 function shrink(config: Record<string, unknown>): Record<string, unknown> {
   const obj = (k: string): Record<string, unknown> => (config[k] && typeof config[k] === 'object' ? (config[k] as Record<string, unknown>) : {});
+  // Whichever objective the project trains with: one short epoch, logged at every step.
+  const short = (objective: 'dpo' | 'sft') => ({ ...(obj('training')[objective] as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 });
   return {
     ...config,
     generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16 },
     evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 32 },
-    training: {
-      ...obj('training'),
-      python: PYTHON,
-      dpo: { ...(obj('training').dpo as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 },
-      sft: { ...(obj('training').sft as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 },
-    },
+    training: { ...obj('training'), python: PYTHON, dpo: short('dpo'), sft: short('sft') },
   };
 }
 
