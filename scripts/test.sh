@@ -3,7 +3,11 @@
 # extension end to end in a real VS Code (scripts/test-e2e.sh). Run by `npm test` and CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${ARIES_PYTHON:-/usr/bin/python3}"
+# The trainer's Python: the venv `npm run setup` makes (engine/trainer/requirements.txt). Every test
+# that starts Python reads ARIES_PYTHON; nothing may reach the Hugging Face hub.
+export ARIES_PYTHON="${ARIES_PYTHON:-$PWD/.venv/bin/python}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
+PYTHON="$ARIES_PYTHON"
 # Each step has a ceiling, so a process that fails to exit (a test's child left running) ends the
 # step with an error instead of holding CI until its overall limit; the whole process group goes.
 step() { local limit="$1"; shift; timeout --kill-after=30 "$limit" "$@"; }

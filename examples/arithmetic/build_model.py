@@ -1,6 +1,6 @@
 """Builds the bundled model (examples/arithmetic/model) from scratch by self-refinement SFT.
 
-    /usr/bin/python3 examples/arithmetic/build_model.py [--out DIR]
+    .venv/bin/python examples/arithmetic/build_model.py [--out DIR]
 
 One run of `python -m aries_trainer sft --init_from_scratch` on train-split sums only. Half of the
 rows are first answers ("Compute 68+29." -> "8+9=17, 6+2+1=9 #### 97"), some of them with a

@@ -14,7 +14,7 @@ improve, and the improvement can be measured. See docs/results.md.
 Splits never overlap: a problem's split is a hash of its numbers (a, b), so the same sum lands in
 the same split whatever the wording, the seed or the sizes.
 
-    /usr/bin/python3 examples/arithmetic/task.py     # writes prompts/train.jsonl, prompts/heldout.jsonl
+    .venv/bin/python examples/arithmetic/task.py     # writes prompts/train.jsonl, prompts/heldout.jsonl
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Times ARIES DPO steps on a GPU with a ~0.5B Hugging Face model, through the trainer's `hf` path.
 
-    PYTHONPATH=engine/trainer python3 engine/bench/gpu/dpo_step.py --out DIR [--model HF_FOLDER] [--batch-sizes 8,32] [--steps 12]
+    PYTHONPATH=engine/trainer .venv/bin/python engine/bench/gpu/dpo_step.py --out DIR [--model HF_FOLDER] [--batch-sizes 8,32] [--steps 12]
 
 The same step as the CPU benchmark (engine/bench/trainer.ts): sums as direct + refine rows (the
 refinement template of engine/templates/refinement.json), the example project's DPO settings,
@@ -81,7 +81,7 @@ def time_steps(model_dir: Path, work: Path, settings: dict, batch: int, steps: i
     dataset = work / f"train-{batch}.jsonl"
     dataset.write_text("".join(json.dumps(r) + "\n" for r in rows(max(64, batch * (steps + 2)))), encoding="utf-8")
     config = {**settings, "model_name_or_path": str(model_dir), "dataset_path": str(dataset), "output_dir": str(work / f"out-{batch}"),
-              "overwrite_output_dir": True, "backend": "hf" if device == "cuda" else "auto", "device": device, "bf16": device == "cuda",
+              "overwrite_output_dir": True, "device": device, "bf16": device == "cuda",
               "per_device_train_batch_size": batch,
               "max_steps": steps, "logging_steps": 1, "export_onnx": False}
     (work / f"config-{batch}.json").write_text(json.dumps(config), encoding="utf-8")

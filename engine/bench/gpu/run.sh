@@ -6,7 +6,7 @@
 # Extra arguments after MODEL_DIR go to dpo_step.py (--batch-sizes 8,64 --steps 12).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-PYTHON="${ARIES_PYTHON:-python3}"
+PYTHON="${ARIES_PYTHON:-.venv/bin/python}"
 OUT="${OUT:-engine/bench/gpu/results}"
 MODEL="${1:-}"
 shift || true

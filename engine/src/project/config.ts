@@ -85,7 +85,7 @@ export interface RewardModelConfig {
 }
 
 export interface TrainingConfig {
-  /** Python that can `import torch`; '' = discover (python3, then /usr/bin/python3). */
+  /** The trainer's Python (imports torch, transformers, accelerate); '' = discover (the project .venv, then python3 on PATH). */
   python: string;
   /** Argument list with {python} {trainer} {model} {dataset} {output_dir} {config}; null = built-in trainer. */
   command: string[] | null;

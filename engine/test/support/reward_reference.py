@@ -1,6 +1,6 @@
 """PyTorch / trainer reference values for engine/test/reward-onnx.test.ts.
 
-Reads one JSON request on stdin, prints one JSON object on stdout. Run with /usr/bin/python3 and
+Reads one JSON request on stdin, prints one JSON object on stdout. Run with the project venv's Python and
 PYTHONPATH=engine/trainer. Each text is scored alone (no padding) by the PyTorch reward model, after
 the trainer's own rendering (reward_model.score_text) and tokenizer: what the engine must reproduce.
 
@@ -25,7 +25,7 @@ def main() -> None:
     model.eval()
     ids = [tokenizer.encode(score_text(p["prompt"], p["response"], tokenizer)) for p in request["pairs"]]
     with torch.no_grad():
-        logits = [model(torch.tensor([i], dtype=torch.long))[0].tolist() for i in ids]
+        logits = [model(input_ids=torch.tensor([i], dtype=torch.long)).logits[0].tolist() for i in ids]
     json.dump({"ids": ids, "logits": logits}, sys.stdout)
 
 

@@ -12,8 +12,8 @@ import { join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 export const TRAINER_DIR = join(REPO_ROOT, 'engine/trainer');
-/** The Python with torch (scripts/test.sh's ARIES_PYTHON; Debian's python3-torch installs for /usr/bin/python3). */
-export const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
+/** The trainer's Python: scripts/test.sh's ARIES_PYTHON, else the project venv `npm run setup` makes. */
+export const PYTHON = process.env.ARIES_PYTHON ?? join(REPO_ROOT, '.venv/bin/python');
 const BUNDLED = join(REPO_ROOT, 'examples/arithmetic/model');
 
 export type ModelOrSkip = { dir: string; skip?: undefined } | { dir?: undefined; skip: string };
@@ -35,11 +35,11 @@ function trainingRows(): string {
   return rows.join('\n') + '\n';
 }
 
-/** Why torch-based steps cannot run here, or undefined when /usr/bin/python3 imports torch. */
+/** Why torch-based steps cannot run here, or undefined when the trainer's Python imports its stack. */
 export function torchUnavailable(): string | undefined {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found; install python3-torch (CI does)`;
-  const probe = spawnSync(PYTHON, ['-c', 'import torch, jinja2'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `${PYTHON} cannot import torch/jinja2 (apt-get install python3-torch python3-jinja2 libopenblas0-pthread; CI installs them)`;
+  if (!existsSync(PYTHON)) return `${PYTHON} not found; run \`npm run setup\` (it makes .venv; CI does)`;
+  const probe = spawnSync(PYTHON, ['-c', 'import torch, transformers, optimum.exporters.onnx'], { encoding: 'utf8' });
+  if (probe.status !== 0) return `${PYTHON} cannot import torch / transformers / optimum (run \`npm run setup\`; CI does)`;
   return undefined;
 }
 

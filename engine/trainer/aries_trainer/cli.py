@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import typing
 from dataclasses import MISSING, fields
@@ -17,8 +18,9 @@ from typing import Any, Optional, Sequence
 
 from .config import DPOConfig, ExportConfig, RMConfig, SFTConfig
 from .dataset import DatasetError
+from .onnx_export import ExportError
 from .policy import ModelError
-from .progress import emit, log
+from .progress import emit
 from .train_loop import TrainingError
 
 EXIT_BAD_INPUT = 2
@@ -27,8 +29,8 @@ EXIT_TRAINING_FAILED = 3
 COMMANDS = {
     "sft": (SFTConfig, "Self-refinement SFT: NLL of the chosen / completion text given its prompt."),
     "dpo": (DPOConfig, "ARIES preference optimisation (DPO or IPO) on direct and refinement pairs."),
-    "rm": (RMConfig, "Train a tiny reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
-    "export": (ExportConfig, "Export a tiny-model checkpoint to ONNX (optimum decoder-with-past layout; sequence classification for a reward model)."),
+    "rm": (RMConfig, "Train a reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
+    "export": (ExportConfig, "Export a checkpoint to ONNX with optimum (decoder-with-past for a causal LM, text-classification for a reward model)."),
 }
 
 
@@ -113,12 +115,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _fail(str(exc), EXIT_BAD_INPUT)
     except TrainingError as exc:
         return _fail(f"training failed: {exc}", EXIT_TRAINING_FAILED)
+    except ExportError as exc:
+        return _fail(f"export failed: {exc}", EXIT_TRAINING_FAILED)
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written", 130)
 
 
 def _fail(message: str, code: int) -> int:
-    log(f"error: {message}")
+    # Every process of a distributed run says why it stops (only the main one writes the JSON line).
+    rank = os.environ.get("RANK")
+    sys.stderr.write(f"error{'' if rank in (None, '0') else f' (process {rank})'}: {message}\n")
+    sys.stderr.flush()
     emit("error", message=message, exit_code=code)
     return code
 

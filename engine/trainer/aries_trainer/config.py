@@ -18,7 +18,7 @@ def opt(default, help: str, choices: Optional[tuple] = None):
 class LoopConfig:
     """What every training command shares: the data, the output folder and the optimisation loop."""
 
-    model_name_or_path: str = opt("", "Folder of the model to start from: a tiny-model folder (config.json with aries_tiny) or any local Hugging Face causal LM.")
+    model_name_or_path: str = opt("", "Folder of the Hugging Face causal LM to start from (config.json, safetensors or pytorch_model.bin, tokenizer files); the bundled model is one.")
     dataset_path: str = opt("", "JSONL dataset: ARIES preference rows for `dpo`; prompt/completion or preference rows for `sft`.")
     output_dir: str = opt("", "Folder for the final checkpoint. Written to a temporary folder first and renamed when complete.")
     overwrite_output_dir: bool = opt(False, "Replace output_dir if it already exists (otherwise that is an error).")
@@ -42,16 +42,16 @@ class LoopConfig:
 class TrainConfig(LoopConfig):
     """Training the policy (`sft`, `dpo`)."""
 
-    backend: str = opt("auto", "Model implementation: `tiny` (built-in, no transformers needed), `hf` (transformers), or `auto` (tiny when config.json says aries_tiny).", ("auto", "tiny", "hf"))
-    bf16: bool = opt(False, "Load Hugging Face models in bfloat16 (GPU).")
-    export_onnx: bool = opt(True, "Tiny models: also write onnx/model.onnx into the checkpoint so the engine can generate with it.")
+    bf16: bool = opt(False, "Load and train the model in bfloat16 (GPU).")
+    trust_remote_code: bool = opt(False, "Allow a checkpoint whose config.json names modelling code shipped in its folder (auto_map) to run that code. Read the code first.")
+    export_onnx: bool = opt(True, "Also write onnx/model.onnx into the checkpoint (optimum's exporter, checked against PyTorch) so the engine's onnx backend generates the next round with it.")
     refine_from_direct: bool = opt(False, "Also derive a refinement row refine(x, y_l) -> y_w from every direct row, with the shared refinement template.")
     refinement_template: str = opt("", "Path of the refinement template JSON (default: engine/templates/refinement.json).")
-    use_peft: bool = opt(False, "Hugging Face models: train LoRA adapters with peft instead of all weights.")
+    use_peft: bool = opt(False, "Train LoRA adapters (peft) instead of all weights; they are merged into the saved checkpoint, and DPO's reference is the base with the adapters off.")
     lora_r: int = opt(16, "LoRA rank.")
     lora_alpha: int = opt(32, "LoRA alpha.")
     lora_dropout: float = opt(0.05, "LoRA dropout.")
-    lora_target_modules: str = opt("all-linear", "Comma-separated module names for LoRA, or `all-linear`.")
+    lora_target_modules: str = opt("all-linear", "Comma-separated module names for LoRA (e.g. q_proj,v_proj), or `all-linear`.")
 
 
 @dataclass
@@ -64,6 +64,12 @@ class DPOConfig(TrainConfig):
     w_keep: float = opt(1.0, "Weight of keep rows (refine(x, y_w) -> y_w over y_l: refining a right answer keeps it).")
     pair_kinds: str = opt("both", "Which rows to train on: `both` (every row: ARIES), `direct` (the iterative-DPO baseline), `refine` (rows whose prompt is a refinement: refine and keep).", ("both", "direct", "refine"))
     rpo_alpha: float = opt(0.0, "Weight of an extra NLL term on the chosen answer (iterative RPO); 0 = pure preference loss.")
+    nll_average: str = opt(
+        "row",
+        "How the NLL term averages: `row` (each chosen answer's per-token NLL, then the mean over rows: the RPO paper's "
+        "-log p(y_w|x) / |y_w|) or `token` (the mean over every chosen token of the batch: TRL's loss_type ['sigmoid', 'sft']).",
+        ("row", "token"),
+    )
     preference_span: str = opt(
         "full",
         "Completion tokens the preference term compares: `full` (all of them: standard DPO, as TRL computes it) or "
@@ -79,28 +85,30 @@ class DPOConfig(TrainConfig):
 class SFTConfig(TrainConfig):
     learning_rate: float = opt(1e-3, "Peak learning rate of AdamW.")
     warmup_ratio: float = opt(0.05, "Fraction of optimizer steps spent warming the learning rate up from 0.")
-    init_from_scratch: str = opt("", "Start from a new tiny model with this JSON architecture (e.g. '{\"hidden_size\": 128}') and the tokenizer files in model_name_or_path.")
+    init_from_scratch: str = opt("", "Start from a new random Llama model with this JSON architecture (e.g. '{\"hidden_size\": 128}') and the tokenizer files in model_name_or_path.")
 
 
 @dataclass
 class ExportConfig:
-    model_name_or_path: str = opt("", "Tiny-model checkpoint folder (pytorch_model.bin + config.json + tokenizer files): a policy (decoder-with-past layout) or a reward model from `rm` (sequence-classification layout).")
-    output_dir: str = opt("", "Where to write the export; default: onnx/ inside model_name_or_path.")
-    opset: int = opt(14, "ONNX opset version.")
-    check: bool = opt(True, "Run the export in onnxruntime-python if importable and compare logits with PyTorch.")
+    model_name_or_path: str = opt("", "Checkpoint folder in the Hugging Face layout: a causal LM (exported for text-generation-with-past) or a *ForSequenceClassification reward model (text-classification).")
+    output_dir: str = opt("", "Where to write model.onnx; default: onnx/ inside model_name_or_path.")
+    opset: int = opt(0, "ONNX opset version (0 = optimum's default for the architecture).")
+    check: bool = opt(True, "Policies: run the export in onnxruntime and compare its logits with PyTorch's (fails above 1e-3).")
+    trust_remote_code: bool = opt(False, "Allow modelling code shipped in the checkpoint folder (config.json auto_map) to run.")
 
 
 @dataclass
 class RMConfig(LoopConfig):
-    """Training a tiny reward model (`rm`) with the Bradley-Terry loss on preference rows."""
+    """Training a reward model (`rm`) with the Bradley-Terry loss on preference rows."""
 
-    model_name_or_path: str = opt("", "Tiny-model folder to start from: a policy checkpoint (its body initialises the reward model; lm_head is dropped and a new `score` head added), a tiny reward model (training goes on), or a folder of tokenizer files together with init_from_scratch.")
+    model_name_or_path: str = opt("", "Folder to start from: a causal LM checkpoint (its body initialises the reward model; lm_head is dropped and a new `score` head added), a reward model (training goes on), or a folder of tokenizer files together with init_from_scratch.")
     dataset_path: str = opt("", "JSONL of ARIES preference rows (prompt, chosen, rejected), e.g. written by `aries export`.")
-    output_dir: str = opt("", "Folder for the reward model (config.json, pytorch_model.bin, tokenizer files, onnx/model.onnx). Written to a temporary folder first and renamed when complete.")
+    output_dir: str = opt("", "Folder for the reward model (config.json, model.safetensors, tokenizer files, onnx/model.onnx). Written to a temporary folder first and renamed when complete.")
     learning_rate: float = opt(1e-4, "Peak learning rate of AdamW.")
     max_length: int = opt(512, "Longest rendered conversation (prompt + response) in tokens; longer ones are cut from the left, keeping the end where the reward is read (counted in the log).")
-    init_from_scratch: str = opt("", "Start from a new tiny body with this JSON architecture (e.g. '{\"hidden_size\": 64}') and the tokenizer files in model_name_or_path.")
+    init_from_scratch: str = opt("", "Start from a new random Llama body with this JSON architecture (e.g. '{\"hidden_size\": 64}') and the tokenizer files in model_name_or_path.")
     pair_kinds: str = opt("direct", "Rows to train on: `direct` (the scorer shows the reward model the original question x, as direct rows do), `both` (every row), or `refine` (refine and keep rows).", ("direct", "both", "refine"))
     center_rewards_coefficient: float = opt(0.0, "Weight of an extra mean((r_w + r_l)^2) term that keeps rewards centred on 0 (TRL's center_rewards_coefficient); 0 = off.")
-    export_onnx: bool = opt(True, "Also write onnx/model.onnx (input_ids, attention_mask -> logits [batch, 1]) for the engine's rm:onnx scorer.")
-    opset: int = opt(14, "ONNX opset version of the export.")
+    trust_remote_code: bool = opt(False, "Allow modelling code shipped in the checkpoint folder (config.json auto_map) to run.")
+    export_onnx: bool = opt(True, "Also write onnx/model.onnx (optimum's text-classification export: input_ids, attention_mask -> logits [batch, 1]) for the engine's rm:onnx scorer.")
+    opset: int = opt(0, "ONNX opset version of the export (0 = optimum's default).")

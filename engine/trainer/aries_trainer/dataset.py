@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 Prompt = Union[str, list]
 ROLES = ("system", "user", "assistant")
@@ -147,13 +147,3 @@ def read_rows(path: Path) -> LoadedRows:
     if not out.preference and not out.sft:
         raise DatasetError(f"{path}: the file has no rows")
     return out
-
-
-def prompt_text(prompt: Prompt, tokenizer: Any, where: Optional[str] = None) -> str:
-    """The text the model conditions on: strings as they are, messages through the chat template."""
-    if isinstance(prompt, str):
-        return prompt
-    try:
-        return tokenizer.apply_chat_template(prompt, add_generation_prompt=True)
-    except ValueError as exc:
-        raise DatasetError(f"{where or 'row'}: {exc}") from exc

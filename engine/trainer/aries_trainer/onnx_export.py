@@ -1,14 +1,12 @@
-"""ONNX exports of the tiny models in the layouts Hugging Face / optimum write.
+"""ONNX exports for the engine, made by optimum's own exporter (`optimum.exporters.onnx.main_export`,
+the code behind `optimum-cli export onnx`), then checked in onnxruntime against PyTorch.
 
-Policy (decoder-with-past, `export_onnx`):
-  Inputs:  input_ids [B, T] int64, attention_mask [B, P+T] int64, position_ids [B, T] int64,
-           past_key_values.{i}.key / .value [B, H, P, D] float32 (P may be 0 on the first call)
-  Outputs: logits [B, T, V], present.{i}.key / .value [B, H, P+T, D]
-  This is what `optimum-cli export onnx --task text-generation-with-past` writes for Llama models,
-  so the engine's onnx backend (and transformers.js) load it like any exported Hugging Face model.
-Reward model (sequence classification, `export_reward_onnx`):
-  Inputs:  input_ids [B, T] int64, attention_mask [B, T] int64
-  Outputs: logits [B, num_labels] (read at each row's last attended token)
+Policy (task text-generation-with-past): input_ids [B, T], attention_mask [B, P+T], position_ids
+[B, T], past_key_values.{i}.key / .value [B, kv_heads, P, head_dim] -> logits [B, T, V],
+present.{i}.key / .value. Reward model (task text-classification): input_ids, attention_mask ->
+logits [B, num_labels]. The engine's onnx backend and rm:onnx scorer read exactly these layouts.
+Only the graph is kept (onnx/model.onnx, plus model.onnx_data for models over 2 GB): the
+checkpoint folder already holds the config and tokenizer files optimum would copy next to it.
 """
 
 from __future__ import annotations
@@ -17,81 +15,79 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 import torch
-from torch import nn
 
-from .reward_model import TinyLlamaForSequenceClassification
-from .tiny_model import TinyLlamaForCausalLM
+from .progress import log
 
-
-class _DecoderWithPast(nn.Module):
-    def __init__(self, model: TinyLlamaForCausalLM) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
-        past = [(past_flat[2 * i], past_flat[2 * i + 1]) for i in range(len(past_flat) // 2)]
-        logits, presents = self.model(input_ids, attention_mask, position_ids, past)
-        return (logits, *[t for kv in presents for t in kv])
+DECODER_TASK = "text-generation-with-past"
+REWARD_TASK = "text-classification"
 
 
-def io_names(layers: int) -> tuple[list[str], list[str]]:
-    past = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    present = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
-    return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
+class ExportError(RuntimeError):
+    """optimum could not export the checkpoint; nothing was written."""
 
 
-def export_onnx(model: TinyLlamaForCausalLM, out_dir: Path, opset: int = 14) -> Path:
-    """Writes out_dir/model.onnx (via a temporary folder, renamed into place when complete)."""
-    cfg = model.config
-    model = model.eval()
-    layers, heads, head_dim = cfg.num_hidden_layers, cfg.num_attention_heads, cfg.head_dim
-    batch, seq, past_len = 2, 3, 2
-    input_ids = torch.randint(0, cfg.vocab_size, (batch, seq))
-    attention_mask = torch.ones(batch, past_len + seq, dtype=torch.long)
-    position_ids = torch.arange(past_len, past_len + seq).unsqueeze(0).expand(batch, seq).contiguous()
-    past = [torch.zeros(batch, heads, past_len, head_dim) for _ in range(2 * layers)]
-    inputs, outputs = io_names(layers)
-    axes: dict[str, dict[int, str]] = {
-        "input_ids": {0: "batch_size", 1: "sequence_length"},
-        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-        "position_ids": {0: "batch_size", 1: "sequence_length"},
-        "logits": {0: "batch_size", 1: "sequence_length"},
-    }
-    for name in inputs[3:]:
-        axes[name] = {0: "batch_size", 2: "past_sequence_length"}
-    for name in outputs[1:]:
-        axes[name] = {0: "batch_size", 2: "total_sequence_length"}
-    return _write_graph(_DecoderWithPast(model), (input_ids, attention_mask, position_ids, *past), inputs, outputs, axes, out_dir, opset)
+def export_onnx(checkpoint: Path, out_dir: Path, task: str = DECODER_TASK, opset: Optional[int] = None,
+                trust_remote_code: bool = False) -> Path:
+    """Writes out_dir/model.onnx from the saved checkpoint folder (via a temporary folder renamed into place)."""
+    from optimum.exporters.onnx import main_export
 
-
-def export_reward_onnx(model: TinyLlamaForSequenceClassification, out_dir: Path, opset: int = 14) -> Path:
-    """The reward model in optimum's sequence-classification layout (what `optimum-cli export onnx
-    --task text-classification` writes): input_ids [B, T] int64, attention_mask [B, T] int64 ->
-    logits [B, num_labels]. No position_ids input: the graph numbers attended tokens from the mask."""
-    model = model.eval()
-    input_ids = torch.randint(0, model.config.vocab_size, (2, 5))
-    attention_mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.long)
-    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}, "attention_mask": {0: "batch_size", 1: "sequence_length"},
-            "logits": {0: "batch_size"}}
-    return _write_graph(model, (input_ids, attention_mask), ["input_ids", "attention_mask"], ["logits"], axes, out_dir, opset)
-
-
-def _write_graph(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str], axes: dict, out_dir: Path, opset: int) -> Path:
-    """Writes out_dir/model.onnx (via a temporary folder, renamed into place when complete)."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    os.chmod(tmp, 0o755)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
     try:
-        with torch.no_grad():
-            torch.onnx.export(module, args, str(tmp / "model.onnx"), input_names=inputs, output_names=outputs,
-                              dynamic_axes=axes, opset_version=opset, do_constant_folding=True)
+        try:
+            main_export(str(checkpoint), output=str(work / "optimum"), task=task, opset=opset, local_files_only=True,
+                        trust_remote_code=trust_remote_code, do_validation=False)
+        except Exception as exc:  # optimum raises many kinds; all mean "no graph"
+            raise ExportError(f"{checkpoint}: optimum could not export it for {task} ({type(exc).__name__}: {exc})") from exc
+        graph = work / "graph"
+        graph.mkdir()
+        os.chmod(graph, 0o755)
+        for name in os.listdir(work / "optimum"):
+            if name.startswith("model.onnx"):  # model.onnx and, for large models, model.onnx_data
+                (work / "optimum" / name).rename(graph / name)
+        if not (graph / "model.onnx").is_file():
+            raise ExportError(f"{checkpoint}: optimum wrote no model.onnx for {task}")
         if out_dir.exists():
             shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        graph.rename(out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out_dir / "model.onnx"
+
+
+def check_decoder(module: torch.nn.Module, model_path: Path, vocab_size: int, seed: int = 0) -> float:
+    """Max |logits| difference between onnxruntime (empty cache, 7 tokens) and PyTorch on random ids."""
+    import numpy as np
+    import onnxruntime as ort
+
+    config = module.config
+    layers = config.num_hidden_layers
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    ids = torch.randint(0, vocab_size, (1, 7), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        expected = module(input_ids=ids, use_cache=False).logits.float().numpy()
+    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids.numpy(), "attention_mask": np.ones((1, 7), dtype=np.int64)}
+    names = {i.name for i in session.get_inputs()}
+    if "position_ids" in names:
+        feeds["position_ids"] = np.arange(7, dtype=np.int64)[None]
+    for i in range(layers):
+        for kv in ("key", "value"):
+            feeds[f"past_key_values.{i}.{kv}"] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
+    got = session.run(["logits"], feeds)[0]
+    return float(np.abs(got - expected).max())
+
+
+def export_and_check(module: torch.nn.Module, checkpoint: Path, vocab_size: int, tolerance: float = 1e-3) -> float:
+    """The policy's export for the next round: optimum's graph in checkpoint/onnx, checked against PyTorch."""
+    path = export_onnx(checkpoint, checkpoint / "onnx")
+    diff = check_decoder(module, path, vocab_size)
+    if not diff <= tolerance:
+        raise ExportError(f"{path}: onnxruntime's logits differ from PyTorch's by {diff:.2e} (> {tolerance:g}); the export is wrong")
+    log(f"exported {path} with optimum (max |logits diff| vs PyTorch {diff:.2e})")
+    return diff

@@ -1,25 +1,25 @@
-"""`rm`: a tiny reward model trained with the Bradley-Terry loss -log sigmoid(r(x, y_w) - r(x, y_l))
-on ARIES preference rows, written atomically as a checkpoint plus onnx/model.onnx for rm:onnx."""
+"""`rm`: a reward model trained with the Bradley-Terry loss -log sigmoid(r(x, y_w) - r(x, y_l)) on
+ARIES preference rows, written atomically in the Hugging Face layout plus onnx/model.onnx (optimum's
+text-classification export) for the engine's rm:onnx scorer."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import torch
 
 from .config import RMConfig
 from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, read_rows
+from .hf_tokenizer import HFTokenizer
 from .losses import bradley_terry_loss
 from .objectives import dataset_sha256, parse_scratch
 from .policy import atomic_output_dir
-from .progress import emit, log
-from .reward_model import TOKENIZER_FILES, TinyLlamaForSequenceClassification, config_dict, load_start, score_text
-from .train_loop import optimize, setup_torch, total_steps_for
-
+from .progress import emit, log, peak_memory_mb
+from .reward_model import load_start, rewards, score_text
+from .train_loop import Runtime, StepOutput, Totals, Trained, optimize, total_steps_for
 
 
 @dataclass
@@ -29,7 +29,7 @@ class RewardPair:
     kind: str
 
 
-def reward_pairs(rows: list[PreferenceRow], pair_kinds: str, tokenizer: Any, max_length: int) -> tuple[list[RewardPair], int]:
+def reward_pairs(rows: list[PreferenceRow], pair_kinds: str, tokenizer: HFTokenizer, max_length: int) -> tuple[list[RewardPair], int]:
     """Token ids of (x, y_w) and (x, y_l) per row, cut from the left to max_length; and how many were cut."""
     truncated = 0
 
@@ -60,60 +60,63 @@ def right_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Ten
 
 def run_rm(cfg: RMConfig) -> Path:
     started = time.perf_counter()
-    device = setup_torch(cfg)
+    runtime = Runtime(cfg)
     loaded = read_rows(Path(cfg.dataset_path))
     if not loaded.preference:
         raise DatasetError(f"{cfg.dataset_path}: no preference rows (prompt, chosen, rejected); `rm` needs the ARIES dataset from `aries export`")
-    model, tokenizer, start = load_start(cfg.model_name_or_path, parse_scratch(cfg.init_from_scratch))
-    model.to(device)
-    max_length = min(cfg.max_length, model.config.max_position_embeddings)
+    model, tokenizer, start = load_start(cfg.model_name_or_path, parse_scratch(cfg.init_from_scratch), cfg.trust_remote_code)
+    max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
     pairs, truncated = reward_pairs(loaded.preference, cfg.pair_kinds, tokenizer, max_length)
     kinds = {k: sum(p.kind == k for p in pairs) for k in KINDS}
-    emit("start", objective="rm", rows=len(pairs), rows_by_kind=kinds, device=str(device),
-         num_parameters=sum(p.numel() for p in model.parameters()), total_steps=total_steps_for(cfg, len(pairs))[0] if pairs else 0)
+    params = list(model.parameters())
+    emit("start", objective="rm", rows=len(pairs), rows_by_kind=kinds, device=runtime.describe(), processes=runtime.world,
+         num_parameters=sum(p.numel() for p in params), trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
+         total_steps=total_steps_for(cfg, len(pairs), runtime.world)[0] if pairs else 0)
     log(f"reward model: {start} from {cfg.model_name_or_path}")
     if truncated:
         log(f"warning: {truncated} responses were longer than max_length={max_length} tokens and were cut from the left")
-    pad = tokenizer.pad_token_id
+    pad, device = model.config.pad_token_id, runtime.device
 
-    def step(batch: Sequence[RewardPair]):
+    def count(_: RewardPair) -> Totals:
+        return Totals(rows=1.0, tokens=0.0)
+
+    def step(run, batch: Sequence[RewardPair], totals: Totals) -> StepOutput:
         n = len(batch)
         ids, mask = right_padded([p.chosen for p in batch] + [p.rejected for p in batch], pad)
         ids, mask = ids.to(device), mask.to(device)
-        rewards = model(ids, mask)[:, 0]
-        chosen, rejected = rewards[:n], rewards[n:]
-        loss = bradley_terry_loss(chosen, rejected, cfg.center_rewards_coefficient).mean()
+        r = rewards(run, ids, mask)
+        chosen, rejected = r[:n], r[n:]
+        loss = bradley_terry_loss(chosen, rejected, cfg.center_rewards_coefficient).sum() / totals.rows
         chosen, rejected = chosen.detach(), rejected.detach()
+        per_row = lambda t: t.sum().item() / totals.rows  # noqa: E731
         metrics = {
-            "loss": loss.item(),
-            "rewards/chosen": chosen.mean().item(),
-            "rewards/rejected": rejected.mean().item(),
-            "rewards/margins": (chosen - rejected).mean().item(),
-            "rewards/accuracies": (chosen > rejected).float().mean().item(),
+            "rewards/chosen": per_row(chosen),
+            "rewards/rejected": per_row(rejected),
+            "rewards/margins": per_row(chosen - rejected),
+            "rewards/accuracies": per_row((chosen > rejected).float()),
         }
-        return loss, metrics, int(mask.sum())
+        return StepOutput(loss, metrics, int(mask.sum()))
 
-    summary = optimize(model, pairs, cfg, step)
-    out = save_reward_model(model.to("cpu").eval(), cfg, start)
-    emit("done", output_dir=str(out), runtime_s=round(time.perf_counter() - started, 3), **summary)
-    log(f"saved reward model to {out}")
+    trained = optimize(model, pairs, cfg, step, count, runtime)
+    out = Path(cfg.output_dir).resolve()
+    if runtime.is_main:
+        save_reward_model(trained, tokenizer, cfg, start)
+        emit("done", output_dir=str(out), runtime_s=round(time.perf_counter() - started, 3), peak_memory_mb=peak_memory_mb(), **trained.summary)
+        log(f"saved reward model to {out}")
+    runtime.wait()
     return out
 
 
-def save_reward_model(model: TinyLlamaForSequenceClassification, cfg: RMConfig, start: str) -> Path:
-    source = Path(cfg.model_name_or_path)
-    lineage = {"base_model": str(source.resolve()), "init": start, "objective": "rm",
-               "dataset": str(Path(cfg.dataset_path).resolve()), "dataset_sha256": dataset_sha256(cfg.dataset_path),
-               "config": asdict(cfg)}
+def save_reward_model(trained: Trained, tokenizer: HFTokenizer, cfg: RMConfig, start: str) -> Path:
+    model = trained.module.to("cpu").eval()
+    model.config.aries_lineage = {"base_model": str(Path(cfg.model_name_or_path).resolve()), "init": start, "objective": "rm",
+                                  "dataset": str(Path(cfg.dataset_path).resolve()), "dataset_sha256": dataset_sha256(cfg.dataset_path),
+                                  "config": asdict(cfg)}
     with atomic_output_dir(cfg.output_dir, cfg.overwrite_output_dir) as tmp:
-        (tmp / "config.json").write_text(json.dumps(config_dict(model, lineage), indent=2) + "\n", encoding="utf-8")
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        torch.save(state, tmp / "pytorch_model.bin")
-        for name in TOKENIZER_FILES:
-            if (source / name).is_file():
-                (tmp / name).write_bytes((source / name).read_bytes())
+        model.save_pretrained(str(tmp), safe_serialization=True, state_dict=trained.state_dict)
+        tokenizer.save_pretrained(str(tmp))
         if cfg.export_onnx:
-            from .onnx_export import export_reward_onnx
+            from .onnx_export import REWARD_TASK, export_onnx
 
-            export_reward_onnx(model, tmp / "onnx", cfg.opset)
+            export_onnx(tmp, tmp / "onnx", REWARD_TASK, cfg.opset or None)
     return Path(cfg.output_dir).resolve()

@@ -3,36 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a test that reaches for the hub fails loudly
 TRAINER_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRAINER_DIR))
 
-from aries_trainer.policy import Policy, save_policy  # noqa: E402
-from aries_trainer.tiny_model import TinyLlamaConfig, TinyLlamaForCausalLM  # noqa: E402
-from aries_trainer.tokenizer import load_tokenizer, write_tokenizer_files  # noqa: E402
-
-TINY_ARCH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128}
+from tiny_hf import build  # noqa: E402
 
 
-def make_tiny_model(folder: Path, seed: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tokenizer_files(folder)
-    tok = load_tokenizer(folder)
-    torch.manual_seed(seed)
-    cfg = TinyLlamaConfig(vocab_size=261, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **TINY_ARCH)
-    policy = Policy(TinyLlamaForCausalLM(cfg), tok, "tiny", folder, cfg.max_position_embeddings)
-    save_policy(policy, folder, {"base_model": None})
-    return folder
+def make_tiny_model(folder: Path, seed: int = 0, arch: str = "bundled-family") -> Path:
+    """A random-init checkpoint of the bundled model's family (or `arch`: llama, qwen2), see tiny_hf.py."""
+    return build(arch, folder, seed)
 
 
 @pytest.fixture()
 def tiny_model(tmp_path: Path) -> Path:
     return make_tiny_model(tmp_path / "model")
+
+
+@pytest.fixture(params=["llama", "qwen2"])
+def hf_model(request, tmp_path: Path) -> Path:
+    """Tiny random-init LlamaForCausalLM / Qwen2ForCausalLM with a trained BPE tokenizer and ChatML."""
+    return make_tiny_model(tmp_path / request.param, arch=request.param)
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

@@ -1,7 +1,7 @@
 """The bundled arithmetic task (examples/arithmetic): a deterministic generator whose train and
 held-out splits never overlap and whose answers are right; and the bundled model it builds.
 
-Run: /usr/bin/python3 -m pytest engine/trainer/tests/test_arithmetic_task.py
+Run: .venv/bin/python -m pytest engine/trainer/tests/test_arithmetic_task.py
 The slow reproduction test (about the build time of the model) runs only with ARIES_SLOW_TESTS=1.
 """
 

@@ -4,7 +4,7 @@ import pytest
 
 from aries_trainer.objectives import refine_prompt
 from aries_trainer.refinement import DEFAULT_TEMPLATE_PATH, load_template, render_refinement
-from aries_trainer.tokenizer import load_tokenizer
+from aries_trainer.hf_tokenizer import load_tokenizer
 
 
 def test_shared_template_is_the_engine_file():
@@ -42,18 +42,18 @@ def test_tokenizer_round_trip_and_specials(tiny_model):
     assert tok.apply_chat_template([{"role": "user", "content": "hi"}], add_generation_prompt=True) == "<|user|>hi<|end|><|assistant|>"
 
 
-def test_hugging_face_path_where_transformers_is_installed(tmp_path):
-    transformers = pytest.importorskip("transformers", reason="transformers is not installed on this machine (Debian has no package); this test runs where it is")
-    from aries_trainer.policy import load_policy
-    from conftest import make_tiny_model
-    import torch
+def test_the_bundled_family_tokenizer_is_byte_level_with_fixed_ids(tiny_model):
+    """write_tokenizer_files (built with `tokenizers`) keeps the bundled model's ids: byte b is id b,
+    specials 256-260 — the bundled model's tokenizer.json encodes every text the same."""
+    bundled = load_tokenizer(Path(__file__).resolve().parents[3] / "examples" / "arithmetic" / "model")
+    made = load_tokenizer(tiny_model)
+    for text in ["<|user|>Compute 68+29.<|end|><|assistant|>8+9=17, 6+2+1=9 #### 97<|end|>", "é ✓ 漢字 \n\t x", "<|pad|><|system|>"]:
+        assert made.encode(text) == bundled.encode(text)
+    assert made.encode("AZ") == [65, 90] and made.vocab_size == 261
 
-    folder = make_tiny_model(tmp_path / "m")
-    # The tiny checkpoint is a valid `llama` checkpoint: transformers loads it and agrees on logits.
-    hf = transformers.AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
-    tiny = load_policy(str(folder), backend="tiny")
-    ids = torch.tensor([[1, 2, 3, 4, 5]])
-    with torch.no_grad():
-        assert torch.allclose(hf(ids).logits, tiny.module(ids)[0], atol=1e-4)
-    policy = load_policy(str(folder), backend="hf")
-    assert policy.kind == "hf"
+
+def test_the_bundled_model_loads_with_transformers():
+    from aries_trainer.policy import load_policy
+
+    policy = load_policy(str(Path(__file__).resolve().parents[3] / "examples" / "arithmetic" / "model"))
+    assert type(policy.module).__name__ == "LlamaForCausalLM" and policy.max_positions == 256

@@ -1,6 +1,6 @@
-"""The tiny reward model: Bradley-Terry training through the CLI, its checkpoint and ONNX layout,
-initialisation from a policy body, and where the reward is read. ONNX-vs-PyTorch parity is checked
-from the engine (engine/test/reward-onnx.test.ts), where onnxruntime runs."""
+"""The reward model: Bradley-Terry training through the CLI, its Hugging Face checkpoint and optimum's
+ONNX layout, initialisation from a policy body, and where the reward is read. ONNX-vs-PyTorch parity
+of the engine's scorer is checked from the engine (engine/test/reward-onnx.test.ts)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,14 @@ from conftest import write_jsonl
 from test_training import run_cli
 
 from aries_trainer.losses import bradley_terry_loss
-from aries_trainer.reward_model import TinyLlamaForSequenceClassification, load_start, score_text
-from aries_trainer.tokenizer import load_tokenizer
+from aries_trainer.hf_tokenizer import load_tokenizer
+from aries_trainer.reward_model import load_start, rewards, score_text
+
+
+def tensors(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
 
 
 def parity_rows(numbers) -> list[dict]:
@@ -49,9 +55,9 @@ def test_rm_loss_falls_accuracy_rises_and_writes_the_sequence_classification_lay
 
     config = json.loads((out / "config.json").read_text())
     assert config["architectures"] == ["LlamaForSequenceClassification"] and config["model_type"] == "llama"
-    assert config["num_labels"] == 1 and config["id2label"] == {"0": "LABEL_0"}
+    assert config["id2label"] == {"0": "LABEL_0"}  # transformers writes num_labels as id2label
     assert config["aries_lineage"]["objective"] == "rm" and config["aries_lineage"]["init"] == "policy body"
-    state = torch.load(out / "pytorch_model.bin")
+    state = tensors(out)
     assert tuple(state["score.weight"].shape) == (1, config["hidden_size"]) and "lm_head.weight" not in state
     assert all(k.startswith(("model.", "score.")) for k in state)
     for name in ("tokenizer.json", "tokenizer_config.json", "onnx/model.onnx"):
@@ -70,7 +76,7 @@ def test_rm_loss_falls_accuracy_rises_and_writes_the_sequence_classification_lay
 
 def test_policy_body_initialises_the_reward_model(tiny_model):
     model, _, start = load_start(str(tiny_model), None)
-    policy = torch.load(tiny_model / "pytorch_model.bin")
+    policy = tensors(tiny_model)
     assert start == "policy body"
     body = {k: v for k, v in model.state_dict().items() if k.startswith("model.")}
     assert body.keys() == {k for k in policy if k.startswith("model.")}
@@ -85,10 +91,10 @@ def test_reward_is_read_at_the_last_attended_token_whatever_the_padding(tiny_mod
     a, b = tok.encode("<|user|>Is 4 even?<|end|><|assistant|>yes<|end|>"), tok.encode("<|user|>x<|end|>")
     pad = tok.pad_token_id
     with torch.no_grad():
-        alone = [model(torch.tensor([s]))[0, 0].item() for s in (a, b)]
+        alone = [rewards(model, torch.tensor([s]), torch.ones(1, len(s), dtype=torch.long)).item() for s in (a, b)]
         n = len(a) - len(b)
-        right = model(torch.tensor([a, b + [pad] * n]), torch.tensor([[1] * len(a), [1] * len(b) + [0] * n]))[:, 0].tolist()
-        left = model(torch.tensor([a, [pad] * n + b]), torch.tensor([[1] * len(a), [0] * n + [1] * len(b)]))[:, 0].tolist()
+        right = rewards(model, torch.tensor([a, b + [pad] * n]), torch.tensor([[1] * len(a), [1] * len(b) + [0] * n])).tolist()
+        left = rewards(model, torch.tensor([a, [pad] * n + b]), torch.tensor([[1] * len(a), [0] * n + [1] * len(b)])).tolist()
     assert max(abs(x - y) for x, y in zip(alone + alone, right + left)) < 1e-5
 
 
@@ -97,11 +103,11 @@ def test_score_text_uses_the_chat_template_or_role_lines(tiny_model):
     chat = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Is 3 even?"}]
     assert score_text(chat, "no", tok) == "<|system|>Be brief.<|end|><|user|>Is 3 even?<|end|><|assistant|>no<|end|>"
     assert score_text("Is 3 even?", "no", tok) == "<|user|>Is 3 even?<|end|><|assistant|>no<|end|>"
-    tok.chat_template = None
+    tok.hf.chat_template = None
     assert score_text(chat, "no", tok) == "system: Be brief.\n\nuser: Is 3 even?\n\nassistant: no"
 
 
-def test_rm_needs_preference_rows_and_a_tiny_model(tiny_model, tmp_path):
+def test_rm_needs_preference_rows_and_a_tokenizer(tiny_model, tmp_path):
     sft = write_jsonl(tmp_path / "sft.jsonl", [{"prompt": "q", "completion": "a"}])
     code, lines, _ = run_cli("rm", "--model_name_or_path", str(tiny_model), "--dataset_path", str(sft),
                              "--output_dir", str(tmp_path / "never"), check=False)
@@ -109,13 +115,13 @@ def test_rm_needs_preference_rows_and_a_tiny_model(tiny_model, tmp_path):
     pairs = write_jsonl(tmp_path / "pairs.jsonl", parity_rows(range(4)))
     code, lines, _ = run_cli("rm", "--model_name_or_path", str(tmp_path), "--dataset_path", str(pairs),
                              "--output_dir", str(tmp_path / "never"), check=False)
-    assert code == 2 and "tokenizer.json: missing" in lines[-1]["message"]
+    assert code == 2 and "no tokenizer" in lines[-1]["message"]
     assert not (tmp_path / "never").exists()
 
 
 def test_scratch_model_has_the_tokenizer_vocabulary(tiny_model):
     model, tok, start = load_start(str(tiny_model), {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32})
-    assert start == "scratch" and isinstance(model, TinyLlamaForSequenceClassification)
+    assert start == "scratch" and type(model).__name__ == "LlamaForSequenceClassification"
     assert model.config.vocab_size == 261 and model.config.pad_token_id == tok.pad_token_id
 
 

@@ -27,7 +27,9 @@ def run_cli(*args: str, check: bool = True) -> tuple[int, list[dict], str]:
 
 
 def weights(folder: Path) -> dict:
-    return torch.load(folder / "pytorch_model.bin")
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
 
 
 def test_dpo_loss_falls_margins_rise_and_params_change(tiny_model, preference_rows, tmp_path):
@@ -61,7 +63,7 @@ def test_reference_model_is_frozen_during_training(tiny_model, preference_rows, 
     from aries_trainer.policy import load_policy
 
     policy = load_policy(str(tiny_model))
-    ref = policy.reference()
+    ref = policy.reference(torch.device("cpu"))
     data = write_jsonl(tmp_path / "pairs.jsonl", preference_rows)
     cfg = DPOConfig(model_name_or_path=str(tiny_model), dataset_path=str(data), output_dir=str(tmp_path / "o"))
     examples = preference_examples(read_rows(data).preference, cfg, Encoder(policy, 128))[:4]
@@ -217,7 +219,7 @@ def test_existing_output_dir_is_refused_then_replaced(tiny_model, preference_row
     assert code == 2 and "already exists" in lines[-1]["message"] and (out / "keep.txt").exists()
     run_cli("dpo", "--model_name_or_path", str(tiny_model), "--dataset_path", str(data), "--output_dir", str(out),
             "--max_steps", "1", "--overwrite_output_dir", "true", "--export_onnx", "false")
-    assert not (out / "keep.txt").exists() and (out / "pytorch_model.bin").exists()
+    assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
 
 
 def test_config_file_is_validated(tiny_model, preference_rows, tmp_path):

@@ -24,7 +24,7 @@ const ARTIFACTS = join(REPO, 'test-artifacts', 'e2e');
 const CODE_SERVER = process.env.ARIES_CODE_SERVER ?? '';
 const VSIX = process.env.ARIES_VSIX ?? '';
 const CHROMIUM = process.env.ARIES_CHROMIUM ?? '/usr/bin/chromium';
-const PYTHON = process.env.ARIES_PYTHON ?? '/usr/bin/python3';
+const PYTHON = process.env.ARIES_PYTHON ?? join(__dirname, '../../../.venv/bin/python');
 const ARIES_VIEW_BUTTON = '.activitybar .action-item a[aria-label^="ARIES"], .activitybar li[aria-label^="ARIES"]';
 const ARIES_CONTAINER = '[id="workbench.view.extension.aries"]';
 const STATUS_ITEM = '.statusbar-item[id$="aries.status"]';
