@@ -12,7 +12,7 @@ import { benchDecoder, smallModel, type BenchModel } from './models';
 import { openaiBench, type OpenAIPlan } from './openai';
 import { generatedBlock, skipped, terminalTable, writeReport, type SectionResult } from './report';
 import { storeBench, sqliteCliVersion, type StorePlan } from './store';
-import { trainerBench } from './trainer';
+import { loraMemoryBench, trainerBench } from './trainer';
 
 /**
  * `npm run bench [-- [--quick] [--only generation,openai,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
@@ -158,7 +158,10 @@ async function main(): Promise<number> {
   await run('trainer', 'Trainer', async () => {
     const model = smallModel();
     if ('skip' in model) return { findings: [skipped('trainer', 'DPO step', model.skip)], notes: [] };
-    return trainerBench({ model, ...plan.trainer }, log);
+    const speed = await trainerBench({ model, ...plan.trainer }, log);
+    const decoder = benchDecoder(log);
+    const memory = loraMemoryBench('skip' in decoder ? [model] : [model, decoder], plan.trainer.steps, plan.trainer.pairs, log);
+    return { findings: [...speed.findings, ...memory.findings], notes: [...speed.notes, ...memory.notes] };
   });
   await run('e2e', 'End to end', () => (quick ? Promise.resolve({ findings: [skipped('end to end', 'aries run --rounds 1', 'not in a quick run')], notes: [] }) : endToEndBench(log)));
 

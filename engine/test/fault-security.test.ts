@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ts from 'typescript';
-import { expandCommand } from '../src/round/train';
+import { expandCommand } from '../src/round/trainer-command';
 import { runCli, runCliAsync } from './support/bundled-cli';
 import { fakeTrainer } from './support/fake-trainer';
 import { type LoopbackServer, startLoopbackServer } from './support/loopback-openai-server';

@@ -273,37 +273,41 @@ describe('kill -9 of the engine while its trainer runs', { timeout: 240_000 }, (
   });
 
   const model = tinyModel({ needsPyTorchWeights: true });
-  it('the real trainer, mid-run: it stops, the round is marked failed, a retry trains', { skip: model.skip }, async () => {
-    const proj = await exportedProject({ model: model.dir });
-    projects.push(proj);
-    setTraining(proj.root, {
-      python: PYTHON,
-      dpo: { learning_rate: 0.001, num_train_epochs: 4, per_device_train_batch_size: 4, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 },
+  // One process, and two under `accelerate launch` (torchrun and its workers): the whole group goes.
+  for (const launch of [{ launcher: 'python' }, { launcher: 'accelerate', accelerateConfig: 'cpu-ddp-2' }]) {
+    it(`the real trainer (launcher ${launch.launcher}), mid-run: it stops, the round is marked failed, a retry trains`, { skip: model.skip }, async () => {
+      const proj = await exportedProject({ model: model.dir });
+      projects.push(proj);
+      setTraining(proj.root, {
+        python: PYTHON,
+        ...launch,
+        dpo: { learning_rate: 0.001, num_train_epochs: 4, per_device_train_batch_size: 4, rpo_alpha: 1.0, precompute_ref_log_probs: true, logging_steps: 1 },
+      });
+      const cli = startCli(['train', '-p', proj.root]);
+      const db = join(proj.root, '.aries/aries.db');
+      const steps = (): number => count(db, 'SELECT COUNT(*) FROM training_metrics');
+      assert.ok(await waitFor(cli, () => steps() >= 1, 120_000, 20), `training should have started: ${cli.stderr()}`);
+      const run = state(proj.root).runs[0]!;
+      const trainers = trainerProcesses(join(proj.root, '.aries/runs', `run-${run.id}`));
+      assert.ok(trainers.length >= (launch.launcher === 'accelerate' ? 3 : 1), `the trainer processes are running: ${trainers.length}`);
+      await kill9(cli);
+      try {
+        for (const pid of [...trainers, run.pid!]) assert.ok(await gone(pid, 15_000), `trainer ${pid} should stop within 15 s of its engine`);
+      } finally {
+        for (const pid of trainers) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      }
+      const afterKill = state(proj.root);
+      assert.equal(existsSync(join(afterKill.runs[0]!.output_dir, 'config.json')), false, 'no checkpoint that looks complete');
+      const retry = runCli(['train', '-p', proj.root], { timeoutMs: 200_000 });
+      assert.equal(retry.code, 0, retry.stderr);
+      const s = state(proj.root);
+      assert.deepEqual(s.runs.map((r) => r.status), ['failed', 'succeeded']);
+      assert.match(s.runs[0]!.error ?? '', /engine stopped/);
+      assert.ok(readFileSync(s.runs[0]!.log_path, 'utf8').includes('"type": "log"'), 'the interrupted run keeps its log');
+      assert.equal(s.current, 'round-1');
+      assert.equal(integrity(db), 'ok');
     });
-    const cli = startCli(['train', '-p', proj.root]);
-    const db = join(proj.root, '.aries/aries.db');
-    const steps = (): number => count(db, 'SELECT COUNT(*) FROM training_metrics');
-    assert.ok(await waitFor(cli, () => steps() >= 1, 120_000, 20), `training should have started: ${cli.stderr()}`);
-    const run = state(proj.root).runs[0]!;
-    const trainers = trainerProcesses(join(proj.root, '.aries/runs', `run-${run.id}`));
-    assert.ok(trainers.length > 0, 'the trainer process is running');
-    await kill9(cli);
-    try {
-      for (const pid of [...trainers, run.pid!]) assert.ok(await gone(pid, 15_000), `trainer ${pid} should stop within 15 s of its engine`);
-    } finally {
-      for (const pid of trainers) if (alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-    const afterKill = state(proj.root);
-    assert.equal(existsSync(join(afterKill.runs[0]!.output_dir, 'config.json')), false, 'no checkpoint that looks complete');
-    const retry = runCli(['train', '-p', proj.root], { timeoutMs: 200_000 });
-    assert.equal(retry.code, 0, retry.stderr);
-    const s = state(proj.root);
-    assert.deepEqual(s.runs.map((r) => r.status), ['failed', 'succeeded']);
-    assert.match(s.runs[0]!.error ?? '', /engine stopped/);
-    assert.ok(readFileSync(s.runs[0]!.log_path, 'utf8').includes('"type": "log"'), 'the interrupted run keeps its log');
-    assert.equal(s.current, 'round-1');
-    assert.equal(integrity(db), 'ok');
-  });
+  }
 });
 
 /** Processes whose command line mentions `needle` (Linux /proc; empty elsewhere). */

@@ -7,6 +7,7 @@ import {
 import type { ApiKeys } from './api-key';
 import type { Engine } from './engine';
 import { type Jobs, reportFailure } from './jobs';
+import { chooseTrainingLauncher } from './launcher-command';
 import { fmt, pct, roundSummary, rowKinds, rowTotal } from './progress-text';
 import type { TrainerLog } from './trainer-log';
 import { requireTrust } from './trust';
@@ -85,6 +86,11 @@ export function registerCommands(c: CommandContext): vscode.Disposable[] {
         }
       }, { bar: true });
       if (r) done(`Round ${r.round} trained in ${r.steps} steps (final loss ${fmt(r.trainLoss)}); the new model is current.`, ['Evaluate', 'aries.evaluate']);
+    }),
+    register('aries.chooseTrainingLauncher', 'Choose Training Launcher', async () => {
+      if (!requireTrust('Choosing how the trainer starts')) return;
+      const chosen = await chooseTrainingLauncher(engine);
+      if (chosen) done(`the next training round starts with ${chosen} (workspace settings aries.trainingLauncher, aries.accelerateConfig).`, ['Start Training Round', 'aries.train']);
     }),
     register('aries.evaluate', 'Evaluate', async () => {
       const r = await jobs.run('Evaluate', (jobId, token) => engine.request(EvaluateRequest.type, { jobId }, token));

@@ -17,7 +17,7 @@ export const API_KEY_ENV = 'ARIES_OPENAI_API_KEY';
 export const RESTART_SETTINGS: readonly string[] = ['aries.nodePath'];
 
 /** Settings that run or point at programs: VS Code ignores their workspace values in Restricted Mode. */
-export const RESTRICTED_SETTINGS: readonly string[] = ['aries.nodePath', 'aries.pythonPath', 'aries.trainerCommand', 'aries.endpoint'];
+export const RESTRICTED_SETTINGS: readonly string[] = ['aries.nodePath', 'aries.pythonPath', 'aries.trainerCommand', 'aries.trainingLauncher', 'aries.accelerateConfig', 'aries.endpoint'];
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -37,6 +37,8 @@ export function engineSettings(read: SettingsReader, apiKeyEnv?: string): Engine
     openaiApiKeyEnv: apiKeyEnv,
     modelPath: str(read('modelPath')),
     pythonPath: str(read('pythonPath')),
+    trainingLauncher: oneOf(read('trainingLauncher'), ['python', 'accelerate'] as const),
+    accelerateConfig: str(read('accelerateConfig')),
     refinements: num(read('refinementSteps')),
     selectionStrategy: oneOf(read('selectionStrategy'), ['verifier', 'rule', 'rm'] as const),
     temperature: num(read('sampling.temperature')),

@@ -32,6 +32,12 @@ export class JsonReader {
     return this.raw(key) !== undefined;
   }
 
+  /** Present with a value other than null. */
+  hasValue(key: string): boolean {
+    const v = this.raw(key);
+    return v !== undefined && v !== null;
+  }
+
   /** Keys present that the schema does not know: a typo should not be silently ignored. */
   rejectUnknown(known: readonly string[]): void {
     if (typeof this.value !== 'object' || this.value === null) return;

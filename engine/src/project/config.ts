@@ -99,6 +99,27 @@ export interface TrainingConfig {
   dpo: Record<string, string | number | boolean>;
   /** Fields of the trainer's SFTConfig (see `python -m aries_trainer sft --help`). */
   sft: Record<string, string | number | boolean>;
+  /** How the built-in trainer is started: one process, or `accelerate launch` (several processes / GPUs). */
+  launcher: TrainingLauncher;
+  /**
+   * accelerate's config file for launcher `accelerate`: a name shipped in engine/trainer/accelerate/
+   * (cpu-ddp-2, gpu-1, gpu-ddp, deepspeed-zero3, fsdp) or a path (relative to the project folder);
+   * null = accelerate's own default (`accelerate config`).
+   */
+  accelerateConfig: string | null;
+  /** Train LoRA adapters (PEFT) instead of all weights; they are merged into each round's checkpoint. */
+  lora: LoraConfig | null;
+}
+
+export const TRAINING_LAUNCHERS = ['python', 'accelerate'] as const;
+export type TrainingLauncher = (typeof TRAINING_LAUNCHERS)[number];
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  dropout: number;
+  /** Module names, or ['all-linear']. */
+  targetModules: string[];
 }
 
 export const TRAINING_OBJECTIVES = ['dpo', 'sft'] as const;
@@ -146,8 +167,9 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const kinds = e.stringList('kinds', ['direct', 'refine']);
   for (const k of kinds) if (!(PAIR_KINDS as readonly string[]).includes(k)) throw badInput(`${source}: export.kinds has "${k}"`, 'use "direct", "refine" and/or "keep"');
   const t = r.object('training');
-  t.rejectUnknown(['python', 'command', 'objective', 'dpo', 'sft']);
+  t.rejectUnknown(['python', 'command', 'objective', 'dpo', 'sft', 'launcher', 'accelerateConfig', 'lora']);
   const command = t.optionalStringList('command');
+  const lora = t.hasValue('lora') ? readLora(t.object('lora')) : null;
   const ev = r.object('evaluation');
   ev.rejectUnknown(['split', 'limit', 'refinements', 'maxNewTokens']);
   const rm = r.object('rewardModel');
@@ -209,7 +231,16 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       verifierScorer: s.oneOf('verifierScorer', ['verifier', 'verifier:solution'] as const, 'verifier'),
     },
     export: { kinds: kinds as PairKind[], format: e.oneOf('format', ['conversational', 'string'] as const, 'conversational') },
-    training: { python: t.string('python', ''), command, objective: t.oneOf('objective', TRAINING_OBJECTIVES, 'dpo'), dpo: t.scalars('dpo'), sft: t.scalars('sft') },
+    training: {
+      python: t.string('python', ''),
+      command,
+      objective: t.oneOf('objective', TRAINING_OBJECTIVES, 'dpo'),
+      dpo: t.scalars('dpo'),
+      sft: t.scalars('sft'),
+      launcher: t.oneOf('launcher', TRAINING_LAUNCHERS, 'python'),
+      accelerateConfig: t.optionalString('accelerateConfig'),
+      lora,
+    },
     evaluation: {
       split: ev.string('split', 'heldout'),
       limit: ev.integer('limit', 0),
@@ -221,6 +252,12 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   if (vs !== 'verifier' && !cfg.scoring.scorers.includes(vs)) throw badInput(`${source}: selection.verifierScorer is "${vs}" but scoring.scorers does not compute it`, `add "${vs}" to scoring.scorers`);
   if (!cfg.model) throw badInput(`${source}: "model" is required`, 'give the starting model folder (onnx) or the server model name (openai)');
   return cfg;
+}
+
+function readLora(l: JsonReader): LoraConfig {
+  l.rejectUnknown(['r', 'alpha', 'dropout', 'targetModules']);
+  const r = l.integer('r', 16, 1, 4096);
+  return { r, alpha: l.integer('alpha', 2 * r, 1, 1_000_000), dropout: l.number('dropout', 0.05, 0, 1), targetModules: l.stringList('targetModules', ['all-linear']) };
 }
 
 export function readProjectConfig(root: string): ProjectConfig {

@@ -22,6 +22,12 @@ export function applySettings(config: ProjectConfig, s: EngineSettings): Project
       },
     },
     selection: { ...config.selection, strategy: s.selectionStrategy ?? config.selection.strategy, compute: Array.from(new Set([s.selectionStrategy ?? config.selection.strategy, ...config.selection.compute])) },
-    training: { ...config.training, python: s.pythonPath || config.training.python, command: s.trainerCommand && s.trainerCommand.length > 0 ? s.trainerCommand : config.training.command },
+    training: {
+      ...config.training,
+      python: s.pythonPath || config.training.python,
+      command: s.trainerCommand && s.trainerCommand.length > 0 ? s.trainerCommand : config.training.command,
+      launcher: s.trainingLauncher ?? config.training.launcher,
+      accelerateConfig: s.accelerateConfig || config.training.accelerateConfig,
+    },
   };
 }

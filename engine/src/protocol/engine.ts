@@ -44,6 +44,10 @@ export interface EngineSettings {
   openaiApiKeyEnv?: string;
   pythonPath?: string;
   trainerCommand?: string[];
+  /** How the built-in trainer starts: one process, or `accelerate launch` with accelerateConfig. */
+  trainingLauncher?: 'python' | 'accelerate';
+  /** A config shipped in engine/trainer/accelerate/ (by name) or a path to an accelerate config file. */
+  accelerateConfig?: string;
   refinements?: number;
   selectionStrategy?: 'verifier' | 'rule' | 'rm';
   temperature?: number;
@@ -61,6 +65,10 @@ export interface ProjectSummary {
   prompts: Record<string, number>;
   refinements: number;
   strategy: string;
+  /** How a round trains, after VS Code's settings. */
+  training: { objective: 'dpo' | 'sft'; launcher: 'python' | 'accelerate'; accelerateConfig: string | null; lora: boolean; command: boolean };
+  /** The accelerate config files shipped with the trainer, by name (for the launcher picker). */
+  accelerateConfigs: string[];
 }
 
 export interface JobParams {

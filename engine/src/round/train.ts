@@ -9,9 +9,11 @@ import { getModel, registerModel } from '../model/registry';
 import { trainerPackageDir } from '../paths';
 import type { JobControl } from '../progress';
 import type { Project } from '../project/project';
-import { parseTrainerLine, type TrainerLogLine } from '../protocol/trainer';
+import { parseHfTrainerOutput, parseTrainerLine, type TrainerLogLine } from '../protocol/trainer';
 import { type Db, now } from '../store/db';
+import { MODEL_FILES } from '../generation/onnx/model-folder';
 import { findTrainerPython } from './python';
+import { builtinCommand, expandCommand, exportCommand, trainerConfig } from './trainer-command';
 import { getRound, setRoundStatus } from './rounds';
 import { underWatchdog } from './trainer-watchdog';
 
@@ -22,11 +24,6 @@ export interface TrainResult {
   steps: number;
   trainLoss: number | null;
   lastMetrics: TrainerLogLine | null;
-}
-
-/** Replaces {python} {trainer} {model} {dataset} {dataset_dir} {output_dir} {config} in each argument (no shell involved). */
-export function expandCommand(template: string[], values: Record<string, string>): string[] {
-  return template.map((arg) => arg.replace(/\{(python|trainer|model|dataset_dir|dataset|output_dir|config)\}/g, (_m, k: string) => values[k] ?? ''));
 }
 
 /**
@@ -77,7 +74,8 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
     exp = { id: r.exportId, path: r.path, sha256: r.sha256 };
   } else checkExportFile(exp, round.idx);
   const custom = p.config.training.command;
-  const python = custom && !custom.some((a) => a.includes('{python}')) ? '' : findTrainerPython(p.config.training.python);
+  const template = custom ?? builtinCommand(p.root, p.config);
+  const python = template.some((a) => a.includes('{python}')) ? findTrainerPython(p.config.training.python) : '';
   const started = now();
   const insert = p.db
     .prepare(
@@ -91,15 +89,22 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   const logPath = join(runDir, 'train.log');
   const configPath = join(runDir, 'trainer-config.json');
   mkdirSync(runDir, { recursive: true });
-  const { objective } = p.config.training;
-  const trainerConfig = { model_name_or_path: base.path, dataset_path: exp.path, output_dir: outputDir, ...p.config.training[objective] };
-  writeFileSync(configPath, `${JSON.stringify(trainerConfig, null, 2)}\n`);
+  const fields = trainerConfig(p.config, { model: base.path, dataset: exp.path, outputDir });
+  writeFileSync(configPath, `${JSON.stringify(fields, null, 2)}\n`);
   const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, dataset_dir: dirname(exp.path), output_dir: outputDir, config: configPath };
-  const command = expandCommand(custom ?? ['{python}', '-m', 'aries_trainer', objective, '--config', '{config}'], values);
-  p.db.prepare('UPDATE training_runs SET command_json = ?, config_json = ?, output_dir = ?, log_path = ? WHERE id = ?').run(JSON.stringify(command), JSON.stringify(trainerConfig), outputDir, logPath, runId);
+  const command = expandCommand(template, values);
+  p.db.prepare('UPDATE training_runs SET command_json = ?, config_json = ?, output_dir = ?, log_path = ? WHERE id = ?').run(JSON.stringify(command), JSON.stringify(fields), outputDir, logPath, runId);
   setRoundStatus(p.db, roundId, 'training');
 
-  const outcome = await runTrainer(p, runId, command, logPath, job);
+  let outcome = await runTrainer(p, runId, command, logPath, job);
+  // A command that writes no ONNX graph (`trl dpo`, any Hugging Face trainer): the next round's
+  // generation needs one, so optimum exports the checkpoint now, as part of this run.
+  if (outcome.exitCode === 0 && p.config.generation.backend === 'onnx' && existsSync(join(outputDir, 'config.json')) && !MODEL_FILES.some((f) => existsSync(join(outputDir, f)))) {
+    const trained = outcome;
+    outcome = await runTrainer(p, runId, exportCommand(python || findTrainerPython(p.config.training.python), outputDir), logPath, job);
+    if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint could not be exported to ONNX: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
+    else outcome = { ...trained, exitCode: 0 };
+  }
   const finished = now();
   if (outcome.exitCode !== 0 || !existsSync(join(outputDir, 'config.json'))) {
     const why = outcome.cancelled
@@ -162,23 +167,43 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
   let total = 0;
   const stderrTail: string[] = [];
+  let barStep = 0; // a Hugging Face Trainer's progress bar (configured commands such as `trl dpo`)
+  const onLog = (msg: TrainerLogLine): void => {
+    insertMetric.run(runId, msg.step, msg.epoch, JSON.stringify(msg));
+    outcome.lastLog = msg;
+    outcome.steps = msg.step;
+    const metrics: Record<string, number> = {};
+    for (const k of ['loss', 'rewards/margins', 'rewards/accuracies'] as const) if (typeof msg[k] === 'number') metrics[k] = msg[k] as number;
+    job.progress?.({ phase: 'train', done: msg.step, total, metrics });
+  };
+  const onHfOutput = (line: string): void => {
+    const out = parseHfTrainerOutput(line);
+    if (out?.kind === 'progress') {
+      total = out.total;
+      barStep = out.done;
+      job.progress?.({ phase: 'train', done: out.done, total });
+    } else if (out?.kind === 'metrics') {
+      const { train_loss: trainLoss, epoch, loss, learning_rate: lr, ...rest } = out.values;
+      if (loss === undefined) {
+        if (trainLoss !== undefined) outcome.trainLoss = trainLoss; // the Trainer's closing summary
+        return;
+      }
+      // The dict has no step: take the bar's (it is redrawn before each log) or the next one.
+      onLog({ ...rest, type: 'log', step: Math.max(barStep, outcome.steps + 1), epoch: epoch ?? 0, loss, learning_rate: lr ?? 0 });
+    }
+  };
   createInterface({ input: child.stdout }).on('line', (line) => {
     log.write(`${line}\n`);
     const msg = parseTrainerLine(line);
-    if (!msg) return;
+    if (!msg) return onHfOutput(line);
     if (msg.type === 'start') total = msg.total_steps;
-    else if (msg.type === 'log') {
-      insertMetric.run(runId, msg.step, msg.epoch, JSON.stringify(msg));
-      outcome.lastLog = msg;
-      outcome.steps = msg.step;
-      const metrics: Record<string, number> = {};
-      for (const k of ['loss', 'rewards/margins', 'rewards/accuracies'] as const) if (typeof msg[k] === 'number') metrics[k] = msg[k] as number;
-      job.progress?.({ phase: 'train', done: msg.step, total, metrics });
-    } else if (msg.type === 'done') outcome.trainLoss = msg.train_loss;
+    else if (msg.type === 'log') onLog(msg);
+    else if (msg.type === 'done') outcome.trainLoss = msg.train_loss;
     else if (msg.type === 'error') outcome.error = msg.message;
   });
   createInterface({ input: child.stderr }).on('line', (line) => {
     log.write(`${line}\n`);
+    onHfOutput(line);
     stderrTail.push(line);
     if (stderrTail.length > 20) stderrTail.shift();
   });

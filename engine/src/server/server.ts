@@ -17,6 +17,7 @@ import { latestRound } from '../round/rounds';
 import { runReport, runRounds } from '../round/run-loop';
 import { projectStats } from '../round/stats';
 import { reapStaleRuns } from '../round/train';
+import { shippedAccelerateConfigs } from '../round/trainer-command';
 import { listExports, listTrainingRuns } from './run-history';
 import { trajectoryGroups } from './trajectory-groups';
 import { refreshSelectionFlags } from '../review/flags';
@@ -151,6 +152,14 @@ export class EngineServer implements ServerContext {
       prompts,
       refinements: p.config.generation.refinements,
       strategy: p.config.selection.strategy,
+      training: {
+        objective: p.config.training.objective,
+        launcher: p.config.training.launcher,
+        accelerateConfig: p.config.training.accelerateConfig,
+        lora: p.config.training.lora !== null,
+        command: p.config.training.command !== null,
+      },
+      accelerateConfigs: shippedAccelerateConfigs(),
     };
   }
 

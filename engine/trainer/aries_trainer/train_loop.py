@@ -67,7 +67,9 @@ class Runtime:
             torch.set_num_threads(cfg.num_threads)
         from accelerate import Accelerator
 
-        self.accelerator = Accelerator(cpu=cfg.device == "cpu")
+        # cpu=True also where there is no GPU: under a torchrun launch (accelerate/cpu-ddp-2.yaml) accelerate
+        # then joins the processes over gloo; without it each process would run alone.
+        self.accelerator = Accelerator(cpu=cfg.device == "cpu" or not torch.cuda.is_available())
         self.device: torch.device = self.accelerator.device
         self.world: int = self.accelerator.num_processes
         self.rank: int = self.accelerator.process_index
