@@ -17,7 +17,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, TypeVar
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 import torch
 
@@ -135,10 +135,10 @@ class Plan:
     step_rows: list[int]  # every row of the global step (all processes)
 
 
-def plan_steps(n: int, cfg: LoopConfig, runtime_world: int, rank: int, seed: int):
+def plan_steps(n: int, cfg: LoopConfig, world: int, rank: int, seed: int) -> Iterator[Plan]:
     """Yields the Plan of each optimizer step, epoch after epoch (reshuffled each epoch, same on every process)."""
     order_rng = random.Random(seed)
-    size = global_batch(cfg, runtime_world)
+    size = global_batch(cfg, world)
     per_rank = cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps
     bs = cfg.per_device_train_batch_size
     while True:

@@ -127,3 +127,24 @@ export async function waitForToast(page: Page, match: RegExp, timeoutMs: number,
     await sleep(500);
   }
 }
+
+/**
+ * Whether a notification matching `match` was shown: a toast on screen, or an entry of the
+ * notification center (where a toast goes once it hides itself — on a busy machine a toast can
+ * come and go between two looks). Polls for up to timeoutMs; returns the text or undefined.
+ */
+export async function notificationShown(page: Page, match: RegExp, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const toast = (await toasts(page)).find((t) => match.test(t));
+    if (toast) return toast;
+    await runCommand(page, 'Notifications: Show Notifications');
+    const center = page.locator('.notifications-center .monaco-list-row');
+    await center.first().waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
+    const listed = (await center.allInnerTexts()).find((t) => match.test(t));
+    await runCommand(page, 'Notifications: Hide Notifications');
+    if (listed) return listed;
+    if (Date.now() > deadline) return undefined;
+    await sleep(1_000);
+  }
+}
