@@ -97,7 +97,7 @@ async function gone(pid: number, timeoutMs: number): Promise<boolean> {
   return !alive(pid);
 }
 
-function assertFailedAndKept(root: string, runs: number, why: RegExp): void {
+function assertFailedAndKept(root: string, runs: number, why: RegExp, checkpointKept = false): void {
   const s = state(root);
   assert.equal(s.round, 'failed');
   assert.equal(s.current, 'base', 'the previous model stays current');
@@ -107,7 +107,9 @@ function assertFailedAndKept(root: string, runs: number, why: RegExp): void {
   assert.match(last.error ?? '', why);
   assert.ok(existsSync(last.log_path), `the log ${last.log_path} is kept`);
   assert.ok(readFileSync(last.log_path, 'utf8').length > 0);
-  assert.equal(existsSync(join(last.output_dir, 'config.json')), false, 'no model is left that looks complete');
+  // A trained checkpoint whose ONNX export failed is kept (the training is done work); the run
+  // is failed, so it never becomes current. Otherwise nothing is left that looks complete.
+  assert.equal(existsSync(join(last.output_dir, 'config.json')), checkpointKept, checkpointKept ? 'the trained checkpoint is kept' : 'no model is left that looks complete');
   assert.equal(integrity(join(root, '.aries/aries.db')), 'ok');
 }
 
@@ -157,6 +159,16 @@ describe('the trainer fails: round failed, log kept, previous model current, ret
     assertFailedAndKept(proj.root, 3, /SIGKILL/);
   });
 
+  it('writes a checkpoint with no ONNX graph (as trl dpo does) that optimum cannot export', () => {
+    // The engine runs optimum's export on a graph-less checkpoint as part of the run; when that
+    // fails the run fails the same way a crash does, naming the checkpoint and what it needs.
+    setTraining(proj.root, { command: command('nograph') });
+    const r = runCli(['train', '-p', proj.root]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /could not be exported to ONNX: .*config\.json: model_type 'fake' is not known to transformers/);
+    assertFailedAndKept(proj.root, 4, /could not be exported to ONNX/, true);
+  });
+
   it('a retry trains and makes the new model current', () => {
     setTraining(proj.root, { command: command('ok') });
     const r = runCli(['train', '-p', proj.root]);
@@ -164,7 +176,7 @@ describe('the trainer fails: round failed, log kept, previous model current, ret
     const s = state(proj.root);
     assert.equal(s.round, 'trained');
     assert.equal(s.current, 'round-1');
-    assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'succeeded']);
+    assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'failed', 'succeeded']);
   });
 });
 

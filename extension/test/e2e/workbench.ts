@@ -142,7 +142,8 @@ export async function notificationShown(page: Page, match: RegExp, timeoutMs: nu
     const center = page.locator('.notifications-center .monaco-list-row');
     await center.first().waitFor({ state: 'visible', timeout: 5_000 }).catch(() => undefined);
     const listed = (await center.allInnerTexts()).find((t) => match.test(t));
-    await runCommand(page, 'Notifications: Hide Notifications');
+    // Escape hides the center (the palette offers "Hide Notifications" only while it has focus).
+    await page.keyboard.press('Escape');
     if (listed) return listed;
     if (Date.now() > deadline) return undefined;
     await sleep(1_000);
