@@ -151,7 +151,7 @@ export async function trainerBench(plan: TrainerPlan, log: (line: string) => voi
           `(${Object.entries(settings).map(([k, v]) => `${k} ${String(v)}`).join(', ')}), max_steps ${plan.steps}, CPU, torch's default threads. ` +
           `tokens/s per step as the trainer logs it (chosen + rejected tokens through the policy, forward + backward + optimizer step); median of steps 2–${steps.length}: ` +
           `${measured.map((x) => fmt.int(x)).join(', ')}.`,
-        '- GPU: engine/bench/gpu/run.sh times the same step with a ~0.5B Hugging Face model through the trainer\'s `hf` path (transformers) on a CUDA machine; see "GPU" below.',
+        '- GPU: engine/bench/gpu/run.sh times the same step with a ~0.5B Hugging Face model through the trainer (transformers) on a CUDA machine; see "GPU" below.',
       ],
     };
   } finally {

@@ -1,11 +1,11 @@
-"""Times ARIES DPO steps on a GPU with a ~0.5B Hugging Face model, through the trainer's `hf` path.
+"""Times ARIES DPO steps on a GPU with a ~0.5B Hugging Face model, through the trainer (transformers).
 
     PYTHONPATH=engine/trainer .venv/bin/python engine/bench/gpu/dpo_step.py --out DIR [--model HF_FOLDER] [--batch-sizes 8,32] [--steps 12]
 
 The same step as the CPU benchmark (engine/bench/trainer.ts): sums as direct + refine rows (the
 refinement template of engine/templates/refinement.json), the example project's DPO settings,
-run by `aries_trainer.cli.main` (the code behind `python -m aries_trainer dpo`) with --backend hf
---device cuda --bf16. tokens/s per step is what the trainer logs (policy tokens of chosen +
+run by `aries_trainer.cli.main` (the code behind `python -m aries_trainer dpo`) with device cuda
+and bf16. tokens/s per step is what the trainer logs (policy tokens of chosen +
 rejected over the step's wall time); the first two steps are left out. Without --model a
 random-weight Llama of ~0.47B parameters (28 layers × 1024, SwiGLU 4096) is written with
 transformers and the trainer's byte-level tokenizer: no download, and throughput does not care

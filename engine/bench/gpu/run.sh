@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Times ARIES DPO steps on a CUDA GPU with a ~0.5B Hugging Face model through the trainer's `hf`
-# path. Run from the repository root on a machine with an NVIDIA GPU, Python with CUDA PyTorch and
+# Times ARIES DPO steps on a CUDA GPU with a ~0.5B Hugging Face model through the trainer
+# (transformers, the pinned venv's). Run from the repository root on a machine with an NVIDIA GPU, Python with CUDA PyTorch and
 # transformers (no network needed: without MODEL_DIR it writes a random-weight ~0.47B Llama).
 #   bash engine/bench/gpu/run.sh [MODEL_DIR]       results in ${OUT:-engine/bench/gpu/results}/gpu-dpo.json
 # Extra arguments after MODEL_DIR go to dpo_step.py (--batch-sizes 8,64 --steps 12).
