@@ -41,7 +41,10 @@ def write_tokenizer_files(out_dir: Path) -> None:
     from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(tokenizer_object=byte_level_tokenizer(), eos_token=EOS_TOKEN, pad_token=PAD_TOKEN,
-                                   chat_template=CHAT_TEMPLATE, clean_up_tokenization_spaces=False, model_max_length=512)
+                                   chat_template=CHAT_TEMPLATE, clean_up_tokenization_spaces=False, model_max_length=512,
+                                   # as Llama's and Qwen's tokenizers say: no token_type_ids, which
+                                   # decoders' generate() refuses (transformers serve passes them on)
+                                   model_input_names=["input_ids", "attention_mask"])
     fast.save_pretrained(str(out_dir))
 
 

@@ -53,10 +53,11 @@ def chatml_tokenizer():
                                   show_progress=False)
     tok.train_from_iterator(corpus(), trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHATML,
-                                   clean_up_tokenization_spaces=False, model_max_length=SIZE["max_position_embeddings"])
+                                   clean_up_tokenization_spaces=False, model_max_length=SIZE["max_position_embeddings"],
+                                   model_input_names=["input_ids", "attention_mask"])
 
 
-def build(arch: str, out: Path, seed: int = 0) -> Path:
+def build(arch: str, out: Path, seed: int = 0, initializer_range: float | None = None) -> Path:
     import torch
     import transformers
 
@@ -70,6 +71,10 @@ def build(arch: str, out: Path, seed: int = 0) -> Path:
         tok = chatml_tokenizer()
         tok.save_pretrained(str(out))
     common = dict(vocab_size=len(tok), eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None, **SIZE)
+    if initializer_range is not None:
+        # Larger than transformers' 0.02: the layers then outweigh the residual stream, so a tied
+        # model does not just echo its last input token (used where varied greedy text matters).
+        common["initializer_range"] = initializer_range
     if arch == "llama":
         config = transformers.LlamaConfig(tie_word_embeddings=False, **common)
     elif arch == "qwen2":
@@ -90,8 +95,9 @@ def main() -> None:
     parser.add_argument("--arch", choices=ARCHES, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--initializer-range", type=float, default=None, help="Std of the random init (transformers' default 0.02).")
     args = parser.parse_args()
-    print(build(args.arch, args.out, args.seed))
+    print(build(args.arch, args.out, args.seed, args.initializer_range))
 
 
 if __name__ == "__main__":
