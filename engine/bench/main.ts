@@ -10,18 +10,19 @@ import { generationBench, type GenerationPlan } from './generation';
 import { machineInfo } from './measure';
 import { benchDecoder, smallModel, type BenchModel } from './models';
 import { openaiBench, type OpenAIPlan } from './openai';
+import { realServerBench, type ServerPlan } from './real-server';
 import { generatedBlock, skipped, terminalTable, writeReport, type SectionResult } from './report';
 import { storeBench, sqliteCliVersion, type StorePlan } from './store';
 import { loraMemoryBench, trainerBench } from './trainer';
 
 /**
- * `npm run bench [-- [--quick] [--only generation,openai,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
+ * `npm run bench [-- [--quick] [--only generation,openai,server,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
  * Runs the benchmarks, prints the table and writes docs/benchmarks.md (a quick run writes to the
  * OS temp folder unless --write is given). Not part of `npm test`: targets are checked by the
  * ratios printed here, never by timed tests.
  */
 
-const SECTIONS = ['generation', 'openai', 'store', 'trainer', 'e2e'] as const;
+const SECTIONS = ['generation', 'openai', 'server', 'store', 'trainer', 'e2e'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench [-- [--quick] [--only ${SECTIONS.join(',')}] [--threads N] [--write] [--out FILE]]`;
@@ -33,6 +34,7 @@ function log(line: string): void {
 interface Plans {
   generation: { small: Omit<GenerationPlan, 'model' | 'threads'>; decoder: Omit<GenerationPlan, 'model' | 'threads'> };
   openai: OpenAIPlan;
+  server: ServerPlan;
   store: StorePlan;
   trainer: { steps: number; pairs: number };
 }
@@ -46,6 +48,7 @@ function plans(quick: boolean): Plans {
         decoder: { reps: 1, trajectoryReps: 1, single: { prompts: 2, maxNewTokens: 8 }, trajectory: { prompts: 8, refinements: 1, maxNewTokens: 8, sequentialSample: 2 } },
       },
       openai: { reps: 1, cases: [{ latencyMs: 50, concurrency: 8, requests: 80 }] },
+      server: { prompts: 8, maxNewTokens: 16, concurrency: 4, batchSize: 8, reps: 1 },
       store: { steps: 20_000, stepsPerTrajectory: 4, batch: 64, reps: 1 },
       trainer: { steps: 3, pairs: 16 },
     };
@@ -64,6 +67,7 @@ function plans(quick: boolean): Plans {
         { latencyMs: 20, concurrency: 64, requests: 2000, clients: true },
       ],
     },
+    server: { prompts: 64, maxNewTokens: 48, concurrency: 8, batchSize: 32, reps: 3 },
     store: { steps: 1_000_000, stepsPerTrajectory: 4, batch: 64, reps: 1 },
     trainer: { steps: 12, pairs: 64 },
   };
@@ -154,6 +158,11 @@ async function main(): Promise<number> {
     return out;
   });
   await run('openai', 'OpenAI-compatible backend', () => openaiBench(plan.openai, log));
+  await run('server', 'Real OpenAI-compatible server (transformers serve vs the onnx backend)', async () => {
+    const model = smallModel();
+    if ('skip' in model) return { findings: [skipped('real server', 'model', model.skip)], notes: [] };
+    return realServerBench(model, plan.server, log);
+  });
   await run('store', 'Store', () => storeBench(plan.store, log));
   await run('trainer', 'Trainer', async () => {
     const model = smallModel();

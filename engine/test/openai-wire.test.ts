@@ -3,7 +3,8 @@ import { describe, test } from 'node:test';
 import { MalformedResponse } from '../src/generation/openai/http';
 import { DEFAULT_RETRY, backoffMs, parseRetryAfter } from '../src/generation/openai/retry';
 import { SseDecoder } from '../src/generation/openai/sse';
-import { parseCompletion, parseStreamChunk } from '../src/generation/openai/wire';
+import { cutAtStop, parseCompletion, parseStreamChunk, requestBody } from '../src/generation/openai/wire';
+import { parseProjectConfig } from '../src/project/config';
 
 // The pure parts of the OpenAI client: SSE framing, Retry-After, backoff bounds, answer parsing.
 
@@ -65,4 +66,27 @@ describe('answer parsing', () => {
     assert.deepEqual(parseStreamChunk({ choices: [{ text: '', finish_reason: 'length' }] }, 'completions'), { delta: '', finishReason: 'length' });
     assert.deepEqual(parseStreamChunk({ choices: [], usage: { prompt_tokens: 5, completion_tokens: 2 } }, 'chat'), { delta: '', usage: { promptTokens: 5, completionTokens: 2 } });
   });
+});
+
+describe('stop strings in the engine (serverStop false)', () => {
+  const sampling = { temperature: 0, topP: 1, topK: 0, maxNewTokens: 8, stop: ['####', '\n\n'], seed: 1 };
+  test('the request leaves `stop` out only when told to', () => {
+    assert.deepEqual(requestBody('chat', 'm', [{ role: 'user', content: 'x' }], sampling, false, {}).stop, ['####', '\n\n']);
+    assert.equal('stop' in requestBody('chat', 'm', [{ role: 'user', content: 'x' }], sampling, false, {}, false), false);
+  });
+  test('the text ends before the earliest stop string, which is left out', () => {
+    assert.equal(cutAtStop('8+9=17\n\nmore #### 17', sampling.stop), '8+9=17');
+    assert.equal(cutAtStop('8+9=17 #### 17\n\n', sampling.stop), '8+9=17 ');
+    assert.equal(cutAtStop('no stop here', sampling.stop), undefined);
+    assert.equal(cutAtStop('####', ['####']), '');
+    assert.equal(cutAtStop('text', ['']), undefined, 'an empty stop string matches nothing');
+  });
+});
+
+test('aries.json: generation.openai.serverStop defaults to true and must be a boolean', () => {
+  const read = (openai: Record<string, unknown>) => parseProjectConfig('aries.json', { model: 'm', generation: { backend: 'openai', openai } });
+  assert.equal(read({}).generation.openai.serverStop, true);
+  assert.equal(read({ serverStop: false }).generation.openai.serverStop, false);
+  assert.throws(() => read({ serverStop: 'no' }), /serverStop/);
+  assert.throws(() => read({ serverstop: false }), /serverstop/);
 });

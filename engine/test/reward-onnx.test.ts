@@ -17,6 +17,7 @@ import { type LoopbackServer, loopbackLogit, startLoopbackServer } from './suppo
 import { tempProject } from './support/temp-project';
 import { PYTHON, TRAINER_DIR, tinyModel } from './support/tiny-model';
 import { HELD_OUT_NUMBERS, parityRow, tinyRewardModel } from './support/tiny-reward-model';
+import { hfRewardModel } from './support/hf-models';
 
 // rm:onnx against a reward model trained here by `python -m aries_trainer rm`: logits vs PyTorch,
 // held-out ranking, batch invariance, bad folders, and the scorers built from a real aries.json.
@@ -287,3 +288,33 @@ describe('openScorers builds the scorers aries.json names', { skip }, () => {
     assert.throws(() => parse({ onnxpath: 'rm' }), /unknown key rewardModel\.onnxpath/);
   });
 });
+
+for (const arch of ['llama', 'qwen2'] as const) {
+  describe(`rm:onnx on a Hugging Face ${arch} reward model (AutoModelForSequenceClassification, exported by optimum)`, () => {
+    const hf = hfRewardModel(arch);
+    let one: OnnxRewardScorer;
+    let batched: OnnxRewardScorer;
+    before(async () => {
+      if (hf.skip) return;
+      one = await OnnxRewardScorer.open({ modelDir: hf.dir!, batchSize: 1 });
+      batched = await OnnxRewardScorer.open({ modelDir: hf.dir!, batchSize: 4 });
+    });
+    after(() => {
+      one?.close();
+      batched?.close();
+    });
+
+    test("scores equal transformers' logits to 1e-4, one text at a time and in padded batches, with the model's ChatML template", { skip: hf.skip }, async (t) => {
+      const ref = reference(hf.dir!, VARIED.map((s) => ({ prompt: s.prompt, response: s.response })));
+      VARIED.forEach((s, i) => assert.deepEqual(one.tokenIds(s.prompt, s.response), ref.ids[i], `step ${s.stepId}: other token ids than transformers'`));
+      assert.ok(one.tokenIds(VARIED[1]!.prompt, VARIED[1]!.response).length > 0);
+      const expected = ref.logits.map((l) => l[0]!);
+      const single = values(await one.score(VARIED));
+      const inBatches = values(await batched.score(VARIED));
+      const diff = Math.max(maxAbsDiff(single, expected), maxAbsDiff(inBatches, expected));
+      t.diagnostic(`${arch}: max |onnx - torch| = ${diff.toExponential(2)} over ${VARIED.length} texts (batch 1 and 4)`);
+      assert.ok(diff <= 1e-4, `max |onnx - torch| = ${diff}`);
+      assert.ok(new Set(expected.map((x) => x.toFixed(4))).size > 1, 'the scores differ between texts (the model is not constant)');
+    });
+  });
+}

@@ -15,6 +15,7 @@ export async function openBackend(p: Project, model: ModelRow, batchSize = p.con
       maxConcurrency: g.openai.maxConcurrency,
       apiKeyEnv: g.openai.apiKeyEnv,
       requestTimeoutMs: g.openai.timeoutMs,
+      serverStop: g.openai.serverStop,
       logger: p.log,
     });
   }

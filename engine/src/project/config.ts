@@ -21,6 +21,12 @@ export interface OpenAIConfig {
   mode: 'chat' | 'completions';
   maxConcurrency: number;
   timeoutMs: number;
+  /**
+   * true (default): generation.stop is sent to the server. false: it is not sent and the engine
+   * cuts each answer at the first stop string itself, for servers that mishandle `stop`
+   * (`transformers serve` 4.57 fails the request; the server then runs to maxNewTokens).
+   */
+  serverStop: boolean;
 }
 
 export interface GenerationConfig {
@@ -156,7 +162,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const g = r.object('generation');
   g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'openai']);
   const o = g.object('openai');
-  o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs']);
+  o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop']);
   const s = r.object('selection');
   s.rejectUnknown(['strategy', 'compute', 'minMargin', 'maxLengthRatio', 'ruleGuard', 'rmScorer', 'verifierScorer']);
   const strategy = s.oneOf('strategy', STRATEGIES, 'verifier');
@@ -204,6 +210,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
         mode: o.oneOf('mode', ['chat', 'completions'] as const, 'chat'),
         maxConcurrency: o.integer('maxConcurrency', 8, 1, 1024),
         timeoutMs: o.integer('timeoutMs', 120_000, 100),
+        serverStop: o.boolean('serverStop', true),
       },
     },
     scoring: { scorers: sc.stringList('scorers', ['verifier']) },

@@ -27,3 +27,22 @@ export function hfModel(arch: HfArch, seed = 0): ModelOrSkip {
     }),
   };
 }
+
+/**
+ * A tiny random-init reward model on a Llama or Qwen2 backbone (AutoModelForSequenceClassification,
+ * one label, the same ChatML tokenizer), exported by `python -m aries_trainer export` (optimum's
+ * text-classification task) into onnx/: what rm:onnx reads.
+ */
+export function hfRewardModel(arch: HfArch, seed = 0): ModelOrSkip {
+  const why = torchUnavailable();
+  if (why) return { skip: `cannot build the ${arch} reward model: ${why}` };
+  const key = trainerCacheKey(readFileSync(BUILDER), arch, 'reward', String(seed));
+  return {
+    dir: cachedModel(`hf-rm-${arch}-${key}`, 'onnx/model.onnx', (work, env) => {
+      const out = join(work, arch);
+      execFileSync(PYTHON, [BUILDER, '--arch', arch, '--task', 'reward', '--out', out, '--seed', String(seed), '--initializer-range', '0.2'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      runTrainer(['export', '--model_name_or_path', out], env, `exporting the ${arch} reward model with optimum`);
+      return out;
+    }),
+  };
+}

@@ -57,7 +57,7 @@ def chatml_tokenizer():
                                    model_input_names=["input_ids", "attention_mask"])
 
 
-def build(arch: str, out: Path, seed: int = 0, initializer_range: float | None = None) -> Path:
+def build(arch: str, out: Path, seed: int = 0, initializer_range: float | None = None, task: str = "causal-lm") -> Path:
     import torch
     import transformers
 
@@ -84,8 +84,14 @@ def build(arch: str, out: Path, seed: int = 0, initializer_range: float | None =
     else:
         raise SystemExit(f"--arch {arch!r}: use one of {', '.join(ARCHES)}")
     torch.manual_seed(seed)
-    model = transformers.AutoModelForCausalLM.from_config(config)
-    model.generation_config = transformers.GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if task == "reward":
+        # A reward model as TRL's RewardTrainer and the Hub's RMs are: one logit, read at the last
+        # token that is not padding (pad_token_id in the config).
+        config.num_labels = 1
+        model = transformers.AutoModelForSequenceClassification.from_config(config)
+    else:
+        model = transformers.AutoModelForCausalLM.from_config(config)
+        model.generation_config = transformers.GenerationConfig(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     model.save_pretrained(str(out), safe_serialization=True)
     return out
 
@@ -96,8 +102,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--initializer-range", type=float, default=None, help="Std of the random init (transformers' default 0.02).")
+    parser.add_argument("--task", choices=("causal-lm", "reward"), default="causal-lm",
+                        help="reward: an AutoModelForSequenceClassification with one label on the same backbone.")
     args = parser.parse_args()
-    print(build(args.arch, args.out, args.seed, args.initializer_range))
+    print(build(args.arch, args.out, args.seed, args.initializer_range, args.task))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ import type { ChatMessage, FinishReason, GenerateOptions, GenerationBackend, Gen
 import { linkSignals, runBounded } from './concurrency';
 import { HttpJsonClient, displayUrl } from './http';
 import { type HttpOptions, baseUrl, httpSettings, modelName, positiveInt } from './settings';
-import { type ApiMode, type JsonObject, parseCompletion, parseStreamChunk, requestBody } from './wire';
+import { type ApiMode, type JsonObject, cutAtStop, parseCompletion, parseStreamChunk, requestBody } from './wire';
 
 /**
  * Generation on any OpenAI-compatible server: vLLM, SGLang, llama.cpp server, Ollama.
@@ -29,6 +29,11 @@ export interface OpenAIBackendOptions extends HttpOptions {
    * sampling or stream fields.
    */
   extraBody?: JsonObject;
+  /**
+   * Send the requests' stop strings (default true). false: they are not sent, and each answer is
+   * cut at the first one here, for servers that mishandle `stop` (transformers serve 4.57).
+   */
+  serverStop?: boolean;
 }
 
 const WHO = 'openai backend';
@@ -43,6 +48,7 @@ export class OpenAIBackend implements GenerationBackend {
   private readonly mode: ApiMode;
   private readonly maxConcurrency: number;
   private readonly extraBody: JsonObject;
+  private readonly serverStop: boolean;
   /** close() aborts everything still in flight. */
   private readonly closing = new AbortController();
 
@@ -56,6 +62,7 @@ export class OpenAIBackend implements GenerationBackend {
     if (this.mode !== 'chat' && this.mode !== 'completions') throw badInput(`${WHO}: mode must be 'chat' or 'completions', got '${String(this.mode)}'`);
     this.maxConcurrency = positiveInt(options.maxConcurrency ?? 8, `${WHO}: maxConcurrency`);
     this.extraBody = options.extraBody ?? {};
+    this.serverStop = options.serverStop ?? true;
     this.url = `${base}${this.mode === 'chat' ? '/chat/completions' : '/completions'}`;
     this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, 'generation', 300_000, this.maxConcurrency));
     this.modelId = `${this.model} @ ${displayUrl(base)}`;
@@ -108,19 +115,17 @@ export class OpenAIBackend implements GenerationBackend {
   private async one(r: GenerationRequest, signal: AbortSignal, onDelta: GenerateOptions['onDelta']): Promise<GenerationResult> {
     const started = Date.now();
     const prompt: string | ChatMessage[] = this.mode === 'chat' && typeof r.prompt === 'string' ? [{ role: 'user', content: r.prompt }] : r.prompt;
-    if (!onDelta) {
-      const body = requestBody(this.mode, this.model, prompt, r.sampling, false, this.extraBody);
-      const c = await this.client.postJson(this.url, body, (json) => parseCompletion(json, this.mode), signal);
-      return { key: r.key, ...c, durationMs: Date.now() - started };
-    }
-    return this.streamed(r, prompt, r.sampling, signal, onDelta, started);
+    // A stream is asked for only when the caller shows text as it comes; the answer is read in
+    // either shape whatever was asked, since some servers (`transformers serve`) always stream.
+    return this.collect(r, prompt, r.sampling, signal, onDelta !== undefined, onDelta ?? (() => {}), started);
   }
 
-  private async streamed(
+  private async collect(
     r: GenerationRequest,
     prompt: string | ChatMessage[],
     sampling: SamplingParams,
     signal: AbortSignal,
+    stream: boolean,
     onDelta: NonNullable<GenerateOptions['onDelta']>,
     started: number,
   ): Promise<GenerationResult> {
@@ -128,7 +133,7 @@ export class OpenAIBackend implements GenerationBackend {
     let pieces = 0;
     let finishReason: FinishReason = 'stop';
     let usage: { promptTokens: number; completionTokens: number } | undefined;
-    const body = requestBody(this.mode, this.model, prompt, sampling, true, this.extraBody);
+    const body = requestBody(this.mode, this.model, prompt, sampling, stream, this.extraBody, this.serverStop);
     await this.client.postStream(
       this.url,
       body,
@@ -153,6 +158,12 @@ export class OpenAIBackend implements GenerationBackend {
       signal,
     );
     if (!usage) this.client.log.debug(`${this.modelId}: request ${r.key} was streamed without token counts; counting ${pieces} pieces as tokens`);
+    // Streamed pieces already shown stay shown; the stored text ends before the stop string.
+    const cut = cutAtStop(text, sampling.stop);
+    if (cut !== undefined) {
+      text = cut;
+      finishReason = 'stop';
+    }
     return {
       key: r.key,
       text,

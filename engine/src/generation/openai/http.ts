@@ -205,7 +205,7 @@ export class HttpJsonClient {
       if (response.status < 200 || response.status > 299) {
         const text = await response.text().catch(() => '');
         bodyRead = true;
-        throw this.statusFailure(response, text);
+        throw this.statusFailure(response, text, url);
       }
       const result = await read(response);
       bodyRead = true;
@@ -232,21 +232,24 @@ export class HttpJsonClient {
     }
   }
 
-  private statusFailure(response: RawResponse, body: string): AttemptFailure {
+  private statusFailure(response: RawResponse, body: string, url: string): AttemptFailure {
     const { status } = response;
     const said = serverMessage(body);
     const message = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}${said ? ` (the server said: ${said})` : ''}`;
     const retryable = status === 408 || status === 429 || status >= 500;
     const retryAfterMs = retryable ? parseRetryAfter(response.header('retry-after') ?? null) : undefined;
-    return new AttemptFailure('status', message, retryable, this.statusHint(status), retryAfterMs);
+    return new AttemptFailure('status', message, retryable, this.statusHint(status, url), retryAfterMs);
   }
 
-  private statusHint(status: number): string {
+  private statusHint(status: number, url: string): string {
     const env = this.settings.apiKeyEnv;
     if (status === 401 || status === 403) {
       return this.apiKey() === undefined
         ? `the server wants an API key: set the environment variable ${env} (or configure another variable name)`
         : `check the API key in the environment variable ${env}: the server refused it`;
+    }
+    if (status === 404 && /\/completions$/.test(url) && !/\/chat\/completions$/.test(url)) {
+      return `the server may have no /completions endpoint (transformers serve has only /chat/completions): use mode 'chat'; or check the base URL and the model name '${this.settings.model}'`;
     }
     if (status === 404) {
       return `check the base URL (vLLM, SGLang and llama.cpp serve the API under http://HOST:PORT/v1; Ollama under http://HOST:11434/v1) and the model name '${this.settings.model}' (GET <base URL>/models lists the served names)`;

@@ -16,11 +16,26 @@ export type ApiMode = 'chat' | 'completions';
  * read it (Ollama ignores it); it is sent only when on, since "off" is -1 on older vLLM and 0
  * elsewhere. `seed` is per request, which vLLM and llama.cpp honour.
  */
-export function samplingFields(s: SamplingParams): JsonObject {
+export function samplingFields(s: SamplingParams, sendStop = true): JsonObject {
   const fields: JsonObject = { temperature: s.temperature, top_p: s.topP, max_tokens: s.maxNewTokens, seed: s.seed };
   if (s.topK > 0) fields.top_k = s.topK;
-  if (s.stop.length > 0) fields.stop = [...s.stop];
+  if (sendStop && s.stop.length > 0) fields.stop = [...s.stop];
   return fields;
+}
+
+/**
+ * The text before the first stop string, as a server that honours `stop` returns it (the stop
+ * string itself left out); undefined when none occurs. Applied to every answer, so a server that
+ * ignores `stop` (or is not sent it: serverStop false) gives the same text as one that does not.
+ */
+export function cutAtStop(text: string, stop: readonly string[]): string | undefined {
+  let cut = -1;
+  for (const s of stop) {
+    if (s === '') continue;
+    const at = text.indexOf(s);
+    if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+  }
+  return cut < 0 ? undefined : text.slice(0, cut);
 }
 
 /** `extra` (the user's extra fields) goes first, so it can add fields but not replace these. */
@@ -31,12 +46,13 @@ export function requestBody(
   sampling: SamplingParams,
   stream: boolean,
   extra: JsonObject,
+  sendStop = true,
 ): JsonObject {
   const input: JsonObject =
     mode === 'chat'
       ? { messages: (prompt as ChatMessage[]).map((m): JsonObject => ({ role: m.role, content: m.content })) }
       : { prompt: prompt as string };
-  const body: JsonObject = { ...extra, model, ...input, ...samplingFields(sampling), stream };
+  const body: JsonObject = { ...extra, model, ...input, ...samplingFields(sampling, sendStop), stream };
   // Without this, streamed answers carry no token counts.
   if (stream) body.stream_options = { include_usage: true };
   return body;
