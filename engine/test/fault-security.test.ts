@@ -231,3 +231,23 @@ describe('an API key in the environment appears nowhere the engine writes', { ti
     }
   });
 });
+
+describe('bidirectional-override characters are shown, not obeyed, in what the CLI prints', () => {
+  it('an id with U+202E in an import error reads ⟨U+202E⟩; --json keeps the text as it is', () => {
+    const root = mkdtempSync(join(tmpdir(), 'aries-bidi-'));
+    try {
+      writeFileSync(join(root, 'aries.json'), JSON.stringify({ name: 'bidi', model: 'model' }));
+      const id = 'q\u202E1gnp.exe';
+      writeFileSync(join(root, 'a.jsonl'), `${JSON.stringify({ id, prompt: 'What is 1+1?' })}\n${JSON.stringify({ id, prompt: 'other' })}\n`);
+      const bad = runCli(['import', join(root, 'a.jsonl'), '-p', root]);
+      assert.equal(bad.code, 2, bad.stderr);
+      assert.ok(bad.stderr.includes('id "q⟨U+202E⟩1gnp.exe" is also used by'), bad.stderr);
+      assert.doesNotMatch(bad.stderr, /[\u202A-\u202E\u2066-\u2069]/);
+      const json = runCli(['import', join(root, 'a.jsonl'), '-p', root, '--json']);
+      assert.equal(json.code, 2);
+      assert.ok((JSON.parse(json.stdout.trim().split('\n').pop()!) as { error: { message: string } }).error.message.includes(id), '--json carries the exact id');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

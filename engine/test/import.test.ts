@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EngineError } from '../src/errors';
-import { importPrompts } from '../src/prompt/import';
+import { importPromptFiles, importPrompts } from '../src/prompt/import';
 import type { Db } from '../src/store/db';
 import { jsonl, tempProject } from './support/temp-project';
 
@@ -57,14 +57,17 @@ describe('prompt import', () => {
 
   const bad: [string, string | Buffer, RegExp][] = [
     ['broken JSON', '{"id":"z1","prompt":"ok"}\n{"prompt": "x"\n', /:2: invalid JSON/],
-    ['not an object', '{"id":"z1","prompt":"ok"}\n[1,2]\n', /:2: each prompt must be a JSON object, got an array/],
+    ['an array on a line', '{"id":"z1","prompt":"ok"}\n[1,2]\n', /:2: a JSON array where a prompt object belongs; a \.jsonl file holds one object per line .*name the file \.json/],
+    ['not an object', '{"id":"z1","prompt":"ok"}\n"just text"\n', /:2: each prompt must be a JSON object .*got string/],
+    ['a misspelt key', '{"id":"z1","prompt":"ok"}\n{"prompt": "x", "anwser": 4}\n', /:2: unknown key "anwser" \(did you mean "answer"\?\).*under "meta"/],
+    ['an unknown key', '{"id":"z1","prompt":"ok"}\n{"prompt": "x", "difficulty": "hard"}\n', /:2: unknown key "difficulty"; a prompt row has "id", "prompt"/],
     ['missing prompt', '{"id":"z1","prompt":"ok"}\n{"id": "z2"}\n', /:2: missing "prompt"/],
     ['wrong type', '{"id":"z1","prompt":"ok"}\n{"prompt": 5}\n', /:2: "prompt" must be a non-empty string/],
     ['bad role', '{"id":"z1","prompt":"ok"}\n{"messages": [{"role": "bot", "content": "x"}]}\n', /:2: messages\[0\]\.role must be/],
     ['bad reference', '{"id":"z1","prompt":"ok"}\n{"prompt": "x", "reference": {"a": 1}}\n', /:2: "reference" must be a string or a number/],
     ['duplicate ids', '{"id":"z1","prompt":"ok"}\n{"id":"z1","prompt":"other"}\n', /:2: id "z1" is also used by .*:1/],
     ['invalid UTF-8', Buffer.concat([Buffer.from('{"id":"z1","prompt":"ok"}\n{"prompt": "'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]), /:2: not valid UTF-8/],
-    ['deep nesting', `{"id":"z1","prompt":"ok"}\n${'['.repeat(200000)}${']'.repeat(200000)}\n`, /:2: (invalid JSON|each prompt must be a JSON object)/],
+    ['deep nesting', `{"id":"z1","prompt":"ok"}\n${'['.repeat(200000)}${']'.repeat(200000)}\n`, /:2: (invalid JSON|a JSON array where a prompt object belongs)/],
     ['changed content for a known id', '{"id":"q1","prompt":"What is 2+5?"}\n', /:1: id "q1" was already imported with different content/],
     ['empty', '\n\n', /no prompts in the file/],
   ];
@@ -83,6 +86,35 @@ describe('prompt import', () => {
       assert.equal(tableDigest(t.project.db), digest);
     });
   }
+
+  it('keeps the user\'s own fields under "meta" out of the prompt', () => {
+    const file = join(t.root, 'meta.jsonl');
+    writeFileSync(file, jsonl([{ id: 'm1', prompt: 'What is 5+5?', answer: 10, meta: { difficulty: 'easy', source: 'hand' } }]));
+    assert.equal(importPrompts(t.project.db, file).added, 1);
+    const row = t.project.db.prepare("SELECT prompt_json, reference FROM prompts WHERE id = 'm1'").get() as { prompt_json: string; reference: string };
+    assert.deepEqual([JSON.parse(row.prompt_json), row.reference], ['What is 5+5?', '10']);
+  });
+
+  it('several files are one import: a bad second file imports nothing from the first, and says so', () => {
+    const good = join(t.root, 'multi-good.jsonl');
+    const badFile = join(t.root, 'multi-bad.jsonl');
+    writeFileSync(good, jsonl([{ id: 'mf1', prompt: 'one' }, { id: 'mf2', prompt: 'two' }]));
+    writeFileSync(badFile, jsonl([{ id: 'mf3', prompt: 'three' }]) + '{"prompt": \n');
+    const digest = tableDigest(t.project.db);
+    assert.throws(() => importPromptFiles(t.project.db, [good, badFile]), (err: unknown) => {
+      assert.ok(err instanceof EngineError);
+      assert.match(err.message, /multi-bad\.jsonl:2: invalid JSON .*; nothing was imported from any of the 2 files/);
+      return true;
+    });
+    assert.equal(tableDigest(t.project.db), digest, 'the first file was not imported');
+    // The same id in two files with different content is refused before anything is written.
+    const clash = join(t.root, 'multi-clash.jsonl');
+    writeFileSync(clash, jsonl([{ id: 'mf1', prompt: 'not one' }]));
+    assert.throws(() => importPromptFiles(t.project.db, [good, clash]), /multi-clash\.jsonl:1: id "mf1" is also used by .*multi-good\.jsonl:1 .*nothing was imported/);
+    assert.equal(tableDigest(t.project.db), digest);
+    const ok = importPromptFiles(t.project.db, [good, join(t.root, 'a.jsonl')]);
+    assert.deepEqual(ok.map((r) => [r.added, r.unchanged]), [[2, 0], [0, 3]]);
+  });
 
   it('rejects a missing file and an odd split name', () => {
     assert.throws(() => importPrompts(t.project.db, join(t.root, 'nope.jsonl')), /cannot read/);

@@ -100,6 +100,29 @@ describe('review webview in Chromium', { skip }, () => {
     await page.screenshot({ path: join(ARTIFACTS, 'review-xss-dark.png') });
   });
 
+  it('shows bidirectional overrides and markdown images visibly, as inert text', async () => {
+    await freshPage();
+    await page.goto(`${harness.url}/review?theme=dark`);
+    await waitForProgress(/reviewed of/);
+    const search = page.locator('vscode-textfield');
+    await search.click();
+    await page.keyboard.type('chart of the sum');
+    await waitForProgress(/· 1 shown/);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('j');
+    await page.waitForFunction(() => (document.getElementById('app')?.textContent ?? '').includes('chart of the sum'), undefined, { timeout: 10_000 });
+    const seen = await page.evaluate(() => {
+      const app = document.getElementById('app') as HTMLElement;
+      return { text: app.textContent ?? '', images: app.querySelectorAll('img').length, spans: app.querySelectorAll('.md-image').length };
+    });
+    assert.ok(seen.text.includes('The sum is ⟨U+202E⟩8 si rewsna ehT⟨U+202C⟩'), `the override is shown as a mark: ${seen.text.slice(0, 400)}`);
+    assert.doesNotMatch(seen.text, /[\u202A-\u202E\u2066-\u2069]/, 'no bidi control reaches the screen');
+    assert.ok(seen.text.includes('![a chart of the sum](https://example.com/chart.png)'), 'the image is shown as its markdown, alt text included');
+    assert.equal(seen.images, 0);
+    assert.ok(seen.spans >= 1);
+    await page.screenshot({ path: join(ARTIFACTS, 'review-deceptive-text.png') });
+  });
+
   it('labels 10 trajectories by keyboard, edits one response, and survives a reload', async () => {
     await freshPage();
     await page.goto(`${harness.url}/review?theme=light`);

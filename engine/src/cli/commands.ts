@@ -6,13 +6,14 @@ import { type JobControl } from '../progress';
 import { PAIR_KINDS, type PairKind, STRATEGIES, type StrategyName } from '../project/config';
 import { initProject } from '../project/init';
 import { closeProject, openProject, type Project } from '../project/project';
-import { importPrompts } from '../prompt/import';
+import { importPromptFiles } from '../prompt/import';
 import { evaluatePhase, exportPhase, generatePhase, scorePhase, selectPhase, trainPhase } from '../round/phases';
 import { runReport, runRounds } from '../round/run-loop';
 import { reapStaleRuns } from '../round/train';
 import { projectStats } from '../round/stats';
 import { startServer } from '../server/server';
 import { progressBar, renderRunReport, renderTable } from './terminal';
+import { visibleControls } from './visible';
 
 export interface CommandContext {
   args: string[];
@@ -46,7 +47,7 @@ async function withProject<T>(ctx: CommandContext, root: string | undefined, wor
 }
 
 const say = (ctx: CommandContext, text: string): void => {
-  if (!ctx.json) process.stdout.write(`${text}\n`);
+  if (!ctx.json) process.stdout.write(`${visibleControls(text)}\n`);
 };
 
 function strategiesOption(value: string | undefined): StrategyName[] | undefined {
@@ -68,7 +69,7 @@ export const COMMANDS: Record<string, Command> = {
   async import(ctx) {
     if (ctx.args.length === 0) throw badInput('aries import needs at least one FILE');
     return withProject(ctx, undefined, async (p) => {
-      const results = ctx.args.map((f) => importPrompts(p.db, resolve(f), str(ctx, 'split') ?? 'train'));
+      const results = importPromptFiles(p.db, ctx.args.map((f) => resolve(f)), str(ctx, 'split') ?? 'train');
       for (const r of results) say(ctx, `${r.file}: ${r.added} added, ${r.unchanged} already there (${r.split})`);
       return results;
     });

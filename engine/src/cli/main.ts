@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { asEngineError, EXIT_CODES } from '../errors';
 import { stderrLogger } from '../log';
 import { COMMANDS, type CommandContext } from './commands';
+import { visibleControls } from './visible';
 
 const USAGE = `aries — ARIES self-refinement preference optimisation, headless
 
@@ -98,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     const e = asEngineError(err);
-    process.stderr.write(`\naries ${name}: ${e.message}\n`);
+    process.stderr.write(`\naries ${name}: ${visibleControls(e.message)}\n`);
     if (ctx.json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
     if (e.code === 'INTERNAL' && err instanceof Error && ctx.values.verbose) process.stderr.write(`${err.stack}\n`);
     return EXIT_CODES[e.code];

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { badInput } from '../errors';
+import { ENGINE_SET_FIELDS, TRAINER_FIELDS } from '../protocol/trainer-fields';
 import { JsonReader } from './config-reader';
 
 /** The project file, aries.json, at the root of a project folder. Paths in it are relative to that folder. */
@@ -258,7 +259,41 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const vs = cfg.selection.verifierScorer;
   if (vs !== 'verifier' && !cfg.scoring.scorers.includes(vs)) throw badInput(`${source}: selection.verifierScorer is "${vs}" but scoring.scorers does not compute it`, `add "${vs}" to scoring.scorers`);
   if (!cfg.model) throw badInput(`${source}: "model" is required`, 'give the starting model folder (onnx) or the server model name (openai)');
+  // The built-in trainer's fields are known: a typo is reported now, not after a round generated.
+  // A training.command (trl dpo, any trainer) may read other fields, so they pass as they are.
+  if (command === null) for (const objective of TRAINING_OBJECTIVES) checkTrainerFields(source, objective, cfg.training[objective]);
   return cfg;
+}
+
+/** training.dpo / training.sft against the trainer's dataclass fields (protocol/trainer-fields.ts). */
+function checkTrainerFields(source: string, objective: (typeof TRAINING_OBJECTIVES)[number], values: Record<string, string | number | boolean>): void {
+  const known = TRAINER_FIELDS[objective];
+  const help = `see \`python -m aries_trainer ${objective} --help\``;
+  for (const [key, value] of Object.entries(values)) {
+    const where = `${source}: training.${objective}.${key}`;
+    if (ENGINE_SET_FIELDS.includes(key)) throw badInput(`${where} is set by the engine for every run`, 'remove it: the run\'s model, dataset and output folder come from the project');
+    const field = known[key];
+    if (!field) {
+      const near = Object.keys(known).find((k) => closeTo(k, key));
+      throw badInput(`${where}: unknown field${near ? ` (did you mean "${near}"?)` : ''}`, help);
+    }
+    const ok =
+      field.type === 'bool' ? typeof value === 'boolean' : field.type === 'str' ? typeof value === 'string' : field.type === 'int' ? Number.isInteger(value) : typeof value === 'number' && Number.isFinite(value);
+    const noun = { bool: 'true or false', str: 'a string', int: 'a whole number', float: 'a number' }[field.type];
+    if (!ok) throw badInput(`${where} must be ${noun}, got ${JSON.stringify(value)}`, help);
+    if (field.choices && !field.choices.includes(String(value))) throw badInput(`${where} is ${JSON.stringify(value)}; use one of ${field.choices.join(', ')}`);
+  }
+}
+
+/** A likely misspelling: one edit apart, or the same once underscores and case are ignored. */
+function closeTo(a: string, b: string): boolean {
+  const norm = (x: string) => x.toLowerCase().replace(/[_-]/g, '');
+  if (norm(a) === norm(b)) return true;
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  const tail = (x: string, n: number) => x.slice(i + n);
+  return tail(a, 1) === tail(b, 1) || tail(a, 1) === tail(b, 0) || tail(a, 0) === tail(b, 1) || (a[i] === b[i + 1] && a[i + 1] === b[i] && tail(a, 2) === tail(b, 2));
 }
 
 function readLora(l: JsonReader): LoraConfig {
@@ -271,12 +306,25 @@ export function readProjectConfig(root: string): ProjectConfig {
   const file = join(root, PROJECT_FILE);
   if (!existsSync(file)) throw badInput(`${file}: no project file here`, 'run `aries init` in this folder, or pass the folder that holds aries.json');
   let value: unknown;
+  const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, ''); // editors on Windows may add a BOM
   try {
-    value = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')); // editors on Windows may add a BOM
+    value = JSON.parse(text);
   } catch (err) {
-    throw badInput(`${file}: not valid JSON (${(err as Error).message})`);
+    const { line, column, reason } = jsonErrorPlace(text, (err as Error).message);
+    throw badInput(`${file}:${line}:${column}: not valid JSON (${reason})`, 'fix the file there (a missing comma or quote, a trailing comma, a comment: JSON allows none)');
   }
   return parseProjectConfig(file, value);
+}
+
+/** Where JSON.parse stopped, as line:column (1-based), and its reason without the character offset. */
+export function jsonErrorPlace(text: string, message: string): { line: number; column: number; reason: string } {
+  const at = /at position (\d+)/.exec(message);
+  const offset = at ? Number(at[1]) : text.length; // "Unexpected end of JSON input": the end
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - (before.lastIndexOf('\n') + 1) + 1;
+  const reason = message.replace(/\s*in JSON at position \d+(\s*\(line \d+ column \d+\))?/, '').replace(/^Unexpected end of JSON input$/, 'the file ends too early');
+  return { line, column, reason };
 }
 
 /** A path from the project file, made absolute against the project folder. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { badInput } from '../errors';
+import { EngineError, badInput } from '../errors';
 import type { ChatMessage, PromptInput } from '../generation/backend';
 import { type Db, now } from '../store/db';
 
@@ -30,33 +30,84 @@ interface ParsedPrompt {
 
 const MAX_LINE_BYTES = 4 * 1024 * 1024;
 const ROLES = new Set(['system', 'user', 'assistant']);
+/** What a prompt row may hold; "meta" carries the user's own fields and is not read. */
+const ROW_KEYS = ['id', 'prompt', 'messages', 'reference', 'answer', 'meta'];
+
+/** Levenshtein distance, for "did you mean" on a misspelt key. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
 
 export function importPrompts(db: Db, file: string, split = 'train'): ImportResult {
+  return importPromptFiles(db, [file], split)[0]!;
+}
+
+/**
+ * Several files as one import: every file is read and checked first, then all rows go in one
+ * transaction, so a bad file (the second of two, say) imports nothing from any of them, and the
+ * error names that file. An id used by two files with different content is refused the same way.
+ */
+export function importPromptFiles(db: Db, files: readonly string[], split = 'train'): ImportResult[] {
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(split)) throw badInput(`split "${split}" is not a simple name`, 'use letters, digits, - or _ (e.g. train, heldout)');
-  const rows = parseFile(file);
+  if (files.length === 0) throw badInput('no files to import', 'name one or more .jsonl or .json files of prompts');
+  const nothing = files.length > 1 ? `; nothing was imported from any of the ${files.length} files` : '';
+  const parsed: ParsedPrompt[][] = [];
+  const firstById = new Map<string, ParsedPrompt>();
+  for (const file of files) {
+    let rows: ParsedPrompt[];
+    try {
+      rows = parseFile(file);
+    } catch (err) {
+      throw withNothingImported(err, nothing);
+    }
+    for (const r of rows) {
+      const other = firstById.get(r.id);
+      if (other && other.hash !== r.hash) throw badInput(`${r.where}: id "${r.id}" is also used by ${other.where} with different content${nothing}`, 'ids must be unique across the files imported together');
+      if (!other) firstById.set(r.id, r);
+    }
+    parsed.push(rows);
+  }
   const byId = db.prepare('SELECT content_hash, source FROM prompts WHERE id = ?');
   const byHash = db.prepare('SELECT id FROM prompts WHERE content_hash = ? LIMIT 1');
   const insert = db.prepare(
     'INSERT INTO prompts (id, content_hash, prompt_json, search_text, reference, split, source, seq, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  let added = 0;
+  const results: ImportResult[] = [];
   // IMMEDIATE: it reads (ids, the next seq) then writes; see openProject.
   db.transaction(() => {
     let seq = ((db.prepare('SELECT MAX(seq) AS m FROM prompts').get() as { m: number | null }).m ?? 0) + 1;
-    for (const r of rows) {
-      const existing = byId.get(r.id) as { content_hash: string; source: string } | undefined;
-      if (existing) {
-        if (existing.content_hash !== r.hash) {
-          throw badInput(`${r.where}: id "${r.id}" was already imported with different content (from ${existing.source})`, 'give the row a new id or remove it');
+    parsed.forEach((rows, f) => {
+      let added = 0;
+      for (const r of rows) {
+        const existing = byId.get(r.id) as { content_hash: string; source: string } | undefined;
+        if (existing) {
+          if (existing.content_hash !== r.hash) {
+            throw badInput(`${r.where}: id "${r.id}" was already imported with different content (from ${existing.source})${nothing}`, 'give the row a new id or remove it');
+          }
+          continue;
         }
-        continue;
+        if (r.id.startsWith('sha256:') && byHash.get(r.hash)) continue;
+        insert.run(r.id, r.hash, JSON.stringify(r.prompt), searchText(r.prompt), r.reference, split, r.where, seq++, now());
+        added++;
       }
-      if (r.id.startsWith('sha256:') && byHash.get(r.hash)) continue;
-      insert.run(r.id, r.hash, JSON.stringify(r.prompt), searchText(r.prompt), r.reference, split, r.where, seq++, now());
-      added++;
-    }
+      results.push({ file: files[f]!, split, added, unchanged: rows.length - added, total: rows.length });
+    });
   }).immediate();
-  return { file, split, added, unchanged: rows.length - added, total: rows.length };
+  return results;
+}
+
+/** The same error, saying that the other files were not imported either. */
+function withNothingImported(err: unknown, nothing: string): unknown {
+  if (nothing === '' || !(err instanceof EngineError)) return err;
+  const suffix = err.hint ? `; ${err.hint}` : '';
+  const message = suffix && err.message.endsWith(suffix) ? err.message.slice(0, -suffix.length) : err.message;
+  return new EngineError(err.code, `${message}${nothing}`, err.hint);
 }
 
 function parseFile(file: string): ParsedPrompt[] {
@@ -114,10 +165,19 @@ function parseJson(text: string, where: string): unknown {
 }
 
 function parseRow(value: unknown, where: string): ParsedPrompt {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw badInput(`${where}: each prompt must be a JSON object, got ${Array.isArray(value) ? 'an array' : typeof value}`);
+  if (Array.isArray(value)) {
+    throw badInput(`${where}: a JSON array where a prompt object belongs`, 'a .jsonl file holds one object per line ({"prompt": ...}); to import an array of prompts, name the file .json');
   }
+  if (typeof value !== 'object' || value === null) throw badInput(`${where}: each prompt must be a JSON object ({"prompt": ...}), got ${value === null ? 'null' : typeof value}`);
   const row = value as Record<string, unknown>;
+  for (const key of Object.keys(row)) {
+    if (ROW_KEYS.includes(key)) continue;
+    const near = ROW_KEYS.find((k) => k !== 'meta' && editDistance(k, key.toLowerCase()) <= 2);
+    throw badInput(
+      `${where}: unknown key "${key}"${near ? ` (did you mean "${near}"?)` : ''}`,
+      `a prompt row has ${ROW_KEYS.map((k) => `"${k}"`).join(', ')}; put anything else under "meta", which is kept out of the prompt`,
+    );
+  }
   const source = row.prompt ?? row.messages;
   if (source === undefined) throw badInput(`${where}: missing "prompt" (a string) or "messages" (a chat list)`);
   const prompt = parsePrompt(source, where, row.prompt !== undefined ? 'prompt' : 'messages');

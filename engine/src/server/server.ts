@@ -6,7 +6,7 @@ import { currentModel } from '../model/registry';
 import type { JobControl } from '../progress';
 import { initProject } from '../project/init';
 import { closeProject, openProject, type Project } from '../project/project';
-import { importPrompts } from '../prompt/import';
+import { importPromptFiles } from '../prompt/import';
 import {
   type EngineSettings, ErrorCodes, EvaluateRequest, ExportRequest, GenerateRequest, ImportPromptsRequest, InitProjectRequest, OpenProjectRequest,
   ExportsRequest, ProgressNotification, type ProjectSummary, ReportRequest, RunRoundsRequest, ScoreRequest, SelectRequest, StateChangedNotification, StatsRequest,
@@ -66,7 +66,7 @@ export class EngineServer implements ServerContext {
     }));
     c.onRequest(InitProjectRequest.type, (params) => this.handle(() => initProject(resolve(params.root), params.from, params.force ?? false)));
     c.onRequest(ImportPromptsRequest.type, (params) => this.handle(() => {
-      const results = params.files.map((f) => importPrompts(this.open().db, resolve(this.open().root, f), params.split));
+      const results = importPromptFiles(this.open().db, params.files.map((f) => resolve(this.open().root, f)), params.split);
       this.changed('prompts');
       return results;
     }));

@@ -3,6 +3,8 @@
  * notifications from the host. Each panel declares its own map in its protocol.ts.
  * (acquireVsCodeApi is provided by VS Code to webviews; there is no other way to talk to the host.)
  */
+import { showControls } from './visible';
+
 interface VsCodeApi {
   postMessage(message: unknown): void;
   getState(): unknown;
@@ -74,6 +76,6 @@ export class HostBridge<M extends RequestMap, N extends { kind: string }> {
 export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
   if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
+  if (text !== undefined) node.textContent = showControls(text);
   return node;
 }

@@ -1,5 +1,6 @@
 import DOMPurify from 'dompurify';
 import { Marked } from 'marked';
+import { showControls } from './visible';
 
 /**
  * Model and user text rendered as markdown, safely: marked turns it into HTML (raw HTML in the text
@@ -11,7 +12,17 @@ const escapeHtml = (text: string): string => text.replace(/&/g, '&amp;').replace
 
 // Raw HTML in model output is shown as text, so curators see exactly what the model wrote
 // (an <img> tag is evidence, not something to hide); DOMPurify then cleans what markdown made.
-const marked = new Marked({ gfm: true, breaks: true, async: false, renderer: { html: ({ text }) => escapeHtml(text) } });
+// An image is shown as its markdown, inert (a webview loads nothing, and its alt text may be the
+// point): `![alt](url)` in a span, never an <img>.
+const marked = new Marked({
+  gfm: true,
+  breaks: true,
+  async: false,
+  renderer: {
+    html: ({ text }) => escapeHtml(text),
+    image: ({ href, title, text }) => `<span class="md-image">${escapeHtml(`![${text}](${href}${title ? ` "${title}"` : ''})`)}</span>`,
+  },
+});
 
 const ALLOWED_TAGS = ['p', 'br', 'strong', 'em', 'del', 'code', 'pre', 'blockquote', 'ul', 'ol', 'li', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'table', 'thead', 'tbody', 'tr', 'th', 'td', 'a', 'span'];
 const ALLOWED_ATTR = ['href', 'title', 'class'];
@@ -32,6 +43,6 @@ function purifier(): typeof DOMPurify {
 }
 
 export function renderMarkdown(text: string): DocumentFragment {
-  const html = marked.parse(text) as string;
+  const html = marked.parse(showControls(text)) as string;
   return purifier().sanitize(html, { ALLOWED_TAGS, ALLOWED_ATTR, RETURN_DOM_FRAGMENT: true, ALLOW_DATA_ATTR: false });
 }

@@ -1,4 +1,5 @@
 import { diffWords } from 'diff';
+import { showControls } from './visible';
 
 /** Word-level diff of a step against the previous one, as text nodes in <ins>/<del> (never HTML). */
 export interface DiffStats {
@@ -12,7 +13,7 @@ export function wordDiff(previous: string, current: string): { fragment: Documen
   for (const part of diffWords(previous, current)) {
     const words = part.value.trim() ? part.value.trim().split(/\s+/).length : 0;
     const node = part.added ? document.createElement('ins') : part.removed ? document.createElement('del') : document.createElement('span');
-    node.textContent = part.value;
+    node.textContent = showControls(part.value);
     if (part.added) stats.added += words;
     if (part.removed) stats.removed += words;
     fragment.append(node);

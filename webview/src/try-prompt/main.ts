@@ -1,5 +1,7 @@
 import { MAX_REFINEMENTS, type TryPromptCommand, type TryPromptEvent } from './protocol';
 import './style.css';
+import { el } from '../shared/bridge';
+import { showControls } from '../shared/visible';
 
 /**
  * Try a Prompt: ask the current model, then watch its first answer and each self-refinement
@@ -11,13 +13,6 @@ interface VsCodeApi {
 }
 declare function acquireVsCodeApi(): VsCodeApi;
 const vscode = acquireVsCodeApi();
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
 
 const app = document.getElementById('app') as HTMLElement;
 const form = el('form');
@@ -105,7 +100,7 @@ window.addEventListener('message', (event: MessageEvent<TryPromptEvent>) => {
     }
     case 'delta': {
       const s = steps.get(m.step);
-      if (s) s.text.textContent += m.text;
+      if (s) s.text.textContent += showControls(m.text);
       break;
     }
     case 'stepDone':
@@ -115,7 +110,7 @@ window.addEventListener('message', (event: MessageEvent<TryPromptEvent>) => {
       setRunning(false);
       const last = steps.get(m.steps.length - 1);
       last?.section.classList.add('final');
-      for (const [i, s] of steps) if (!s.text.textContent) s.text.textContent = m.steps[i] ?? '';
+      for (const [i, s] of steps) if (!s.text.textContent) s.text.textContent = showControls(m.steps[i] ?? '');
       status.textContent = `Done · ${m.model}`;
       break;
     }

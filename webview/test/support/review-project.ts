@@ -23,6 +23,13 @@ export const XSS = [
 ];
 
 /**
+ * Text that misleads instead of running: a right-to-left override that makes "8" read where the
+ * model wrote otherwise, and a markdown image whose alt text says something (the panel shows both
+ * visibly, inert).
+ */
+export const DECEPTIVE = 'The sum is \u202E8 si rewsna ehT\u202C, see ![a chart of the sum](https://example.com/chart.png) #### 7';
+
+/**
  * A real project folder for the review tests: `n` trajectories of one round, each with a correct
  * and an incorrect step (so every strategy has a pair to accept or swap), the first ones carrying
  * the XSS corpus in prompts and answers; scored and selected. The database is closed on return.
@@ -43,7 +50,7 @@ export async function reviewProject(n: number): Promise<{ root: string; dispose:
     const answers: Record<string, string[]> = {};
     rows.forEach((r, i) => {
       const hostile = XSS[i % XSS.length] as string;
-      answers[r.id] = i < 4 ? ['3+4=8 #### 8', hostile, XSS[(i + 4) % XSS.length] as string] : ['3+4=8 #### 8', `3+4 is **7**.\n\n\`\`\`\n3 + 4 = 7\n\`\`\`\n#### 7`];
+      answers[r.id] = i < 4 ? ['3+4=8 #### 8', hostile, XSS[(i + 4) % XSS.length] as string] : i === 4 ? ['3+4=8 #### 8', DECEPTIVE] : ['3+4=8 #### 8', `3+4 is **7**.\n\n\`\`\`\n3 + 4 = 7\n\`\`\`\n#### 7`];
     });
     writeTrajectories({ project: p, root, dispose: () => undefined }, round, answers);
     await scoreSteps(p.db, { kind: 'round', id: round.id }, new VerifierScorer());
