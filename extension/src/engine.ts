@@ -4,14 +4,13 @@ import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { CloseAction, ErrorAction, LanguageClient, type RequestParam, type RequestType, State } from 'vscode-languageclient/node';
 import {
-  type JobProgress, OpenProjectRequest, ProgressNotification, type ProjectSummary, StateChangedNotification, TryPromptDeltaNotification,
+  type JobProgress, OpenProjectRequest, ProgressNotification, type ProjectSummary, StateChangedNotification, type StoreChange, type TryPromptDelta, TryPromptDeltaNotification,
 } from '../../engine/src/protocol/engine';
 import { probeNode, resolveEngineNode } from './node-runtime';
 import { API_KEY_ENV, engineSettings } from './settings';
 
 export type EngineState = 'stopped' | 'starting' | 'running' | 'failed';
-export type StoreChange = 'rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts';
-export type TryPromptDelta = { jobId: string; step: number; delta: string; prompt?: string; done?: boolean };
+export type { StoreChange, TryPromptDelta } from '../../engine/src/protocol/engine';
 
 /** The engine could not start; `problem` and `fix` are shown to the user as they are. */
 export class EngineUnavailable extends Error {

@@ -1,5 +1,4 @@
-import type { JobProgress } from '../../engine/src/protocol/engine';
-import type { RunReport } from '../../engine/src/round/run-loop';
+import type { JobProgress, RunReport } from '../../engine/src/protocol/engine';
 
 /**
  * What the progress notification and the status bar say about a running job, from the engine's

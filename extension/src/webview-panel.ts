@@ -1,12 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { webviewHtml } from './webview-html';
-
-/** Whether the build has the webview bundle dist/webview/<name>.js. */
-export function hasWebviewBundle(extensionPath: string, name: string): boolean {
-  return existsSync(join(extensionPath, 'dist', 'webview', `${name}.js`));
-}
 
 /**
  * An editor-side panel that runs the webview bundle dist/webview/<name>.js (and its .css): scripts

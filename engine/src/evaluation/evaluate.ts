@@ -6,6 +6,8 @@ import { scoreSteps } from '../score/score-steps';
 import { type Db, now, parseJson } from '../store/db';
 import { collectTrajectories } from '../trajectory/collect';
 import { countTrajectories, createTrajectories } from '../trajectory/store';
+import type { EvaluationResults } from '../protocol/engine-types';
+export type { EvaluationResults } from '../protocol/engine-types';
 
 export interface EvaluationSettings {
   split: string;
@@ -15,18 +17,6 @@ export interface EvaluationSettings {
   maxNewTokens: number;
   roundId: number | null;
   chunkSize: number;
-}
-
-export interface EvaluationResults {
-  evaluationId: number;
-  modelId: number;
-  n: number;
-  /** Accuracy of the first answer y0. */
-  direct: number;
-  /** refineAt[k-1] = accuracy after k self-refinements (a trajectory that stopped early keeps its last answer). */
-  refineAt: number[];
-  /** Mean characters of the answer at each step. */
-  meanLength: number[];
 }
 
 /**
@@ -100,7 +90,8 @@ function summarize(db: Db, evaluationId: number, modelId: number, refinements: n
   return { evaluationId, modelId, n, direct: rate(correct[0] ?? 0), refineAt: correct.slice(1).map(rate), meanLength: length.map(rate) };
 }
 
-export function storedEvaluation(db: Db, evaluationId: number): EvaluationResults | null {
-  const row = db.prepare('SELECT results_json FROM evaluations WHERE id = ?').get(evaluationId) as { results_json: string | null } | undefined;
-  return row ? parseJson<EvaluationResults>(row.results_json, `evaluation ${evaluationId}`) : null;
+/** The newest complete held-out evaluation of a model, or null when it has none. */
+export function latestEvaluation(db: Db, modelId: number): EvaluationResults | null {
+  const row = db.prepare("SELECT results_json FROM evaluations WHERE model_id = ? AND status = 'complete' ORDER BY id DESC LIMIT 1").get(modelId) as { results_json: string } | undefined;
+  return row ? parseJson<EvaluationResults>(row.results_json, `evaluation of model ${modelId}`) : null;
 }

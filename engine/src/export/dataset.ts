@@ -11,6 +11,8 @@ import type { DatasetCompletion, DatasetPrompt, DatasetRow } from '../protocol/t
 import { refinePrompt } from '../refinement/template';
 import { getRound } from '../round/rounds';
 import { now, parseJson } from '../store/db';
+import type { ExportCounts } from '../protocol/engine-types';
+export type { ExportCounts } from '../protocol/engine-types';
 
 export interface ExportOptions {
   /**
@@ -22,17 +24,6 @@ export interface ExportOptions {
   path?: string;
   kinds?: PairKind[];
   format?: 'conversational' | 'string';
-}
-
-export interface ExportCounts {
-  total: number;
-  direct: number;
-  refine: number;
-  keep: number;
-  pairs: number;
-  skipped: number;
-  overridden: number;
-  byStrategy: Record<string, number>;
 }
 
 export interface ExportResult {

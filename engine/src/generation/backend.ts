@@ -3,14 +3,8 @@
  * (onnxruntime-node) and any OpenAI-compatible server. Trajectory collection, evaluation and
  * "Try a Prompt" only ever see this.
  */
-
-export type Role = 'system' | 'user' | 'assistant';
-export interface ChatMessage {
-  role: Role;
-  content: string;
-}
-/** A plain string, or a chat. Backends with a chat template wrap a string as one user message. */
-export type PromptInput = string | ChatMessage[];
+import type { PromptInput } from '../protocol/engine-types';
+export type { Role, ChatMessage, PromptInput } from '../protocol/engine-types';
 
 export interface SamplingParams {
   /** 0 = greedy decoding. */

@@ -85,7 +85,3 @@ export function undoOverride(db: Db, trajectoryId: number, curator: string): Ove
   })();
   return { ...row, undone_at: at };
 }
-
-export function latestOverride(db: Db, trajectoryId: number): OverrideRow | null {
-  return (db.prepare('SELECT * FROM overrides WHERE trajectory_id = ? AND undone_at IS NULL ORDER BY id DESC LIMIT 1').get(trajectoryId) as OverrideRow | undefined) ?? null;
-}

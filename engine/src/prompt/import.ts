@@ -4,21 +4,8 @@ import { extname } from 'node:path';
 import { EngineError, badInput } from '../errors';
 import type { ChatMessage, PromptInput } from '../generation/backend';
 import { type Db, now } from '../store/db';
-
-/**
- * Import prompts from JSONL (one object per line) or JSON (an array, or {"prompts": [...]}).
- * A row: {"prompt": string | messages} or {"messages": [...]}, optional "id", optional
- * "reference" / "answer" (what the verifier compares with). The whole file is validated before
- * anything is written and then inserted in one transaction: a bad file imports nothing.
- * Re-importing is idempotent: rows with an id are matched by id, rows without by content hash.
- */
-export interface ImportResult {
-  file: string;
-  split: string;
-  added: number;
-  unchanged: number;
-  total: number;
-}
+import type { ImportResult } from '../protocol/engine-types';
+export type { ImportResult } from '../protocol/engine-types';
 
 interface ParsedPrompt {
   id: string;

@@ -9,17 +9,11 @@
  * job keeps its completed work and fails with code Cancelled. One long job runs at a time.
  */
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
-import type { EvaluationResults } from '../evaluation/evaluate';
-import type { ExportCounts } from '../export/dataset';
-import type { PromptInput } from '../generation/backend';
-import type { ImportResult } from '../prompt/import';
-import type { Agreement } from '../review/agreement';
-import type { Dashboard } from '../review/dashboard';
-import type { ListQuery, TrajectoryDetail, TrajectoryPage } from '../review/queries';
-import type { RunReport } from '../round/run-loop';
-import type { ProjectStats } from '../round/stats';
-import type { ExportEntry, TrainingRunEntry } from '../server/run-history';
-import type { TrajectoryGroups } from '../server/trajectory-groups';
+import type {
+  Agreement, Dashboard, EvaluationResults, ExportCounts, ExportEntry, ImportResult, ListQuery, ProjectStats, PromptInput, RunReport, TrainingRunEntry, TrajectoryDetail, TrajectoryGroups, TrajectoryPage,
+} from './engine-types';
+
+export type * from './engine-types';
 
 /** JSON-RPC error codes the engine uses (in the server-defined range). */
 export const ErrorCodes = {
@@ -182,10 +176,19 @@ export namespace TryPromptRequest {
   export const type = new RequestType<TryPromptParams, { steps: string[]; model: string }, void>(method);
 }
 
+/** More text of step `step` (0 = first answer) of a Try a Prompt job. */
+export interface TryPromptDelta {
+  jobId: string;
+  step: number;
+  delta: string;
+  prompt?: string;
+  done?: boolean;
+}
+
 export namespace TryPromptDeltaNotification {
   export const method = 'aries/tryPromptDelta' as const;
-  /** engine -> client: more text of step `step` (0 = first answer). */
-  export const type = new NotificationType<{ jobId: string; step: number; delta: string; prompt?: string; done?: boolean }>(method);
+  /** engine -> client */
+  export const type = new NotificationType<TryPromptDelta>(method);
 }
 
 export namespace ProgressNotification {
@@ -194,10 +197,13 @@ export namespace ProgressNotification {
   export const type = new NotificationType<JobProgress>(method);
 }
 
+/** What part of the store changed. */
+export type StoreChange = 'rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts';
+
 export namespace StateChangedNotification {
   export const method = 'aries/stateChanged' as const;
   /** engine -> client: the store changed (views refresh). */
-  export const type = new NotificationType<{ what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[] }>(method);
+  export const type = new NotificationType<{ what: StoreChange[] }>(method);
 }
 
 // ---- Review (curation) and the dashboard -------------------------------------------------------

@@ -6,253 +6,58 @@ export interface TrainerField {
   choices?: readonly string[];
 }
 
+/** The fields `dpo` and `sft` share (the loop, the model, LoRA). */
+const SHARED: Record<string, TrainerField> = {
+  "model_name_or_path": {"type": "str"},
+  "dataset_path": {"type": "str"},
+  "output_dir": {"type": "str"},
+  "overwrite_output_dir": {"type": "bool"},
+  "learning_rate": {"type": "float"},
+  "lr_scheduler_type": {"type": "str", "choices": ["linear", "constant", "cosine"]},
+  "warmup_ratio": {"type": "float"},
+  "weight_decay": {"type": "float"},
+  "max_grad_norm": {"type": "float"},
+  "num_train_epochs": {"type": "float"},
+  "max_steps": {"type": "int"},
+  "per_device_train_batch_size": {"type": "int"},
+  "gradient_accumulation_steps": {"type": "int"},
+  "max_length": {"type": "int"},
+  "seed": {"type": "int"},
+  "logging_steps": {"type": "int"},
+  "num_threads": {"type": "int"},
+  "device": {"type": "str", "choices": ["auto", "cpu", "cuda"]},
+  "bf16": {"type": "bool"},
+  "trust_remote_code": {"type": "bool"},
+  "export_onnx": {"type": "bool"},
+  "refine_from_direct": {"type": "bool"},
+  "refinement_template": {"type": "str"},
+  "use_peft": {"type": "bool"},
+  "lora_r": {"type": "int"},
+  "lora_alpha": {"type": "int"},
+  "lora_dropout": {"type": "float"},
+  "lora_target_modules": {"type": "str"},
+};
+
 /** training.dpo and training.sft: the fields `python -m aries_trainer dpo|sft` reads from its config file. */
 export const TRAINER_FIELDS: Record<'dpo' | 'sft', Record<string, TrainerField>> = {
-  "dpo": {
-    "model_name_or_path": {
-      "type": "str"
-    },
-    "dataset_path": {
-      "type": "str"
-    },
-    "output_dir": {
-      "type": "str"
-    },
-    "overwrite_output_dir": {
-      "type": "bool"
-    },
-    "learning_rate": {
-      "type": "float"
-    },
-    "lr_scheduler_type": {
-      "type": "str",
-      "choices": [
-        "linear",
-        "constant",
-        "cosine"
-      ]
-    },
-    "warmup_ratio": {
-      "type": "float"
-    },
-    "weight_decay": {
-      "type": "float"
-    },
-    "max_grad_norm": {
-      "type": "float"
-    },
-    "num_train_epochs": {
-      "type": "float"
-    },
-    "max_steps": {
-      "type": "int"
-    },
-    "per_device_train_batch_size": {
-      "type": "int"
-    },
-    "gradient_accumulation_steps": {
-      "type": "int"
-    },
-    "max_length": {
-      "type": "int"
-    },
-    "seed": {
-      "type": "int"
-    },
-    "logging_steps": {
-      "type": "int"
-    },
-    "num_threads": {
-      "type": "int"
-    },
-    "device": {
-      "type": "str",
-      "choices": [
-        "auto",
-        "cpu",
-        "cuda"
-      ]
-    },
-    "bf16": {
-      "type": "bool"
-    },
-    "trust_remote_code": {
-      "type": "bool"
-    },
-    "export_onnx": {
-      "type": "bool"
-    },
-    "refine_from_direct": {
-      "type": "bool"
-    },
-    "refinement_template": {
-      "type": "str"
-    },
-    "use_peft": {
-      "type": "bool"
-    },
-    "lora_r": {
-      "type": "int"
-    },
-    "lora_alpha": {
-      "type": "int"
-    },
-    "lora_dropout": {
-      "type": "float"
-    },
-    "lora_target_modules": {
-      "type": "str"
-    },
-    "beta": {
-      "type": "float"
-    },
-    "loss_type": {
-      "type": "str",
-      "choices": [
-        "sigmoid",
-        "ipo"
-      ]
-    },
-    "label_smoothing": {
-      "type": "float"
-    },
-    "w_direct": {
-      "type": "float"
-    },
-    "w_refine": {
-      "type": "float"
-    },
-    "w_keep": {
-      "type": "float"
-    },
-    "pair_kinds": {
-      "type": "str",
-      "choices": [
-        "both",
-        "direct",
-        "refine"
-      ]
-    },
-    "rpo_alpha": {
-      "type": "float"
-    },
-    "nll_average": {
-      "type": "str",
-      "choices": [
-        "row",
-        "token"
-      ]
-    },
-    "preference_span": {
-      "type": "str",
-      "choices": [
-        "full",
-        "first_difference"
-      ]
-    },
-    "precompute_ref_log_probs": {
-      "type": "bool"
-    }
+  dpo: {
+    ...SHARED,
+    "beta": {"type": "float"},
+    "loss_type": {"type": "str", "choices": ["sigmoid", "ipo"]},
+    "label_smoothing": {"type": "float"},
+    "w_direct": {"type": "float"},
+    "w_refine": {"type": "float"},
+    "w_keep": {"type": "float"},
+    "pair_kinds": {"type": "str", "choices": ["both", "direct", "refine"]},
+    "rpo_alpha": {"type": "float"},
+    "nll_average": {"type": "str", "choices": ["row", "token"]},
+    "preference_span": {"type": "str", "choices": ["full", "first_difference"]},
+    "precompute_ref_log_probs": {"type": "bool"},
   },
-  "sft": {
-    "model_name_or_path": {
-      "type": "str"
-    },
-    "dataset_path": {
-      "type": "str"
-    },
-    "output_dir": {
-      "type": "str"
-    },
-    "overwrite_output_dir": {
-      "type": "bool"
-    },
-    "learning_rate": {
-      "type": "float"
-    },
-    "lr_scheduler_type": {
-      "type": "str",
-      "choices": [
-        "linear",
-        "constant",
-        "cosine"
-      ]
-    },
-    "warmup_ratio": {
-      "type": "float"
-    },
-    "weight_decay": {
-      "type": "float"
-    },
-    "max_grad_norm": {
-      "type": "float"
-    },
-    "num_train_epochs": {
-      "type": "float"
-    },
-    "max_steps": {
-      "type": "int"
-    },
-    "per_device_train_batch_size": {
-      "type": "int"
-    },
-    "gradient_accumulation_steps": {
-      "type": "int"
-    },
-    "max_length": {
-      "type": "int"
-    },
-    "seed": {
-      "type": "int"
-    },
-    "logging_steps": {
-      "type": "int"
-    },
-    "num_threads": {
-      "type": "int"
-    },
-    "device": {
-      "type": "str",
-      "choices": [
-        "auto",
-        "cpu",
-        "cuda"
-      ]
-    },
-    "bf16": {
-      "type": "bool"
-    },
-    "trust_remote_code": {
-      "type": "bool"
-    },
-    "export_onnx": {
-      "type": "bool"
-    },
-    "refine_from_direct": {
-      "type": "bool"
-    },
-    "refinement_template": {
-      "type": "str"
-    },
-    "use_peft": {
-      "type": "bool"
-    },
-    "lora_r": {
-      "type": "int"
-    },
-    "lora_alpha": {
-      "type": "int"
-    },
-    "lora_dropout": {
-      "type": "float"
-    },
-    "lora_target_modules": {
-      "type": "str"
-    },
-    "init_from_scratch": {
-      "type": "str"
-    }
-  }
+  sft: {
+    ...SHARED,
+    "init_from_scratch": {"type": "str"},
+  },
 };
 
 /** Fields the engine sets for every run (the run's paths). */

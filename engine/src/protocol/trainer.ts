@@ -9,7 +9,7 @@
  * A configured command that is a Hugging Face Trainer (`trl dpo`, `trl sft`, …) prints no
  * TrainerLine; parseHfTrainerOutput reads what it does print instead (HfTrainerOutput below).
  */
-import type { ChatMessage } from '../generation/backend';
+import type { ChatMessage } from './engine-types';
 
 export type DatasetPrompt = string | ChatMessage[];
 export type DatasetCompletion = string | [ChatMessage];

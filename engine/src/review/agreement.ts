@@ -1,17 +1,6 @@
 import type { Db } from '../store/db';
-
-/**
- * How often people agree with the automatic strategies, and with each other.
- * A decision is compared as a label: "c>r" with the step positions of chosen and rejected
- * (e.g. "3>0": last refinement over first answer), or "none" (tie, discard, or a skip).
- */
-export interface Agreement {
-  round: number | null;
-  /** Per strategy: trajectories a person decided that the strategy also judged, and how many matched. */
-  humanVsStrategy: Record<string, { compared: number; agreed: number; rate: number | null }>;
-  /** Per pair of curators who labelled the same trajectories: Cohen's kappa. */
-  curators: { a: string; b: string; items: number; observed: number; kappa: number | null }[];
-}
+import type { Agreement } from '../protocol/engine-types';
+export type { Agreement } from '../protocol/engine-types';
 
 export function cohensKappa(pairs: [string, string][]): { observed: number; kappa: number | null } {
   const n = pairs.length;

@@ -1,38 +1,12 @@
-import type { EvaluationResults } from '../evaluation/evaluate';
+import { latestEvaluation } from '../evaluation/evaluate';
 import { parseExportCounts } from '../export/dataset';
 import { roundPairs } from '../pair/pairs';
 import type { StrategyName } from '../project/config';
 import { type Db, parseJson } from '../store/db';
-
-/** Everything the round dashboard draws, per round. Lengths are in characters. */
-export interface RoundDashboard {
-  round: number;
-  status: string;
-  policyModel: string;
-  trainedModel: string | null;
-  /** Held-out accuracy of the model this round trained. */
-  evaluation: EvaluationResults | null;
-  trajectories: number;
-  overridden: number;
-  overrideRate: number | null;
-  selection: Record<string, { pairs: number; skipped: number }>;
-  exported: { direct: number; refine: number; keep: number; byStrategy: Record<string, number> } | null;
-  /** Length-bias monitor: mean length of chosen vs rejected in the pairs export would use, and of each step. */
-  lengths: { chosen: number | null; rejected: number | null; byStep: (number | null)[] };
-  training: { step: number; loss: number | null; margin: number | null; accuracy: number | null }[];
-}
-
-export interface Dashboard {
-  base: { model: string; evaluation: EvaluationResults | null };
-  rounds: RoundDashboard[];
-}
+import type { RoundDashboard, Dashboard } from '../protocol/engine-types';
+export type { RoundDashboard, Dashboard } from '../protocol/engine-types';
 
 const mean = (xs: number[]): number | null => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
-
-function latestEvaluation(db: Db, modelId: number): EvaluationResults | null {
-  const row = db.prepare("SELECT results_json FROM evaluations WHERE model_id = ? AND status = 'complete' ORDER BY id DESC LIMIT 1").get(modelId) as { results_json: string } | undefined;
-  return row ? parseJson<EvaluationResults>(row.results_json, `evaluation of model ${modelId}`) : null;
-}
 
 export function dashboard(db: Db, strategy: StrategyName): Dashboard {
   const name = new Map((db.prepare('SELECT id, name FROM models').all() as { id: number; name: string }[]).map((m) => [m.id, m.name]));

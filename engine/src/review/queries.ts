@@ -2,57 +2,10 @@ import { EngineError } from '../errors';
 import type { PromptInput } from '../generation/backend';
 import { refinePrompt, type RefinementTemplate } from '../refinement/template';
 import { type Db, parseJson } from '../store/db';
+import type { ReviewFilter, ListQuery, TrajectoryPage, StepDetail, TrajectoryDetail } from '../protocol/engine-types';
+export type { ReviewFilter, ListQuery, TrajectoryListItem, TrajectoryPage, StepDetail, SelectionDetail, OverrideDetail, TrajectoryDetail } from '../protocol/engine-types';
 
-/**
- * What the review list can be narrowed to. The first four split a round without overlap (the
- * Trajectories view shows them as groups):
- *   needs-review   no override, and the computed strategies disagree or none has run yet
- *   auto-selected  no override, the exported strategy picked a pair and the others agree
- *   skipped        no override, the exported strategy skipped it and the others agree
- *   overridden     a person decided (the latest live override)
- */
-export type ReviewFilter = 'all' | 'needs-review' | 'auto-selected' | 'skipped' | 'overridden' | 'disagreement' | 'low-margin';
 export const REVIEW_FILTERS: readonly ReviewFilter[] = ['all', 'needs-review', 'auto-selected', 'skipped', 'overridden', 'disagreement', 'low-margin'];
-
-export interface ListQuery {
-  /** Round index (1, 2, …); null = the newest round. */
-  round: number | null;
-  filter: ReviewFilter;
-  /** Full-text search over prompts and responses (words are ANDed). */
-  search?: string;
-  /** low-margin: margin below this. */
-  lowMargin?: number;
-  offset: number;
-  limit: number;
-  /**
-   * Keyset paging: rows after this seq (the last row of the page before), instead of skipping
-   * `offset` rows; what scrolling uses, so a page deep in a big round costs what the first does.
-   */
-  afterSeq?: number;
-}
-
-export interface TrajectoryListItem {
-  id: number;
-  seq: number;
-  promptId: string;
-  preview: string;
-  steps: number;
-  autoStatus: 'pair' | 'skip' | null;
-  margin: number | null;
-  disagreement: boolean;
-  override: string | null;
-}
-
-export interface TrajectoryPage {
-  round: number | null;
-  total: number;
-  /** A search matched more than SEARCH_CAP trajectories; only the first SEARCH_CAP are listed. */
-  capped?: boolean;
-  /** Trajectories of the round with a live override, and all complete ones: "n reviewed of N". */
-  reviewed: number;
-  all: number;
-  items: TrajectoryListItem[];
-}
 
 const FILTER_SQL: Record<ReviewFilter, string> = {
   all: '1',
@@ -136,55 +89,6 @@ export function listTrajectories(db: Db, q: ListQuery): TrajectoryPage {
       autoStatus: r.auto_status, margin: r.margin, disagreement: r.disagreement === 1, override: r.override_action,
     })),
   };
-}
-
-export interface StepDetail {
-  id: number;
-  idx: number;
-  origin: 'model' | 'curator';
-  editedFromStepId: number | null;
-  curator: string | null;
-  text: string;
-  completionTokens: number | null;
-  /** The prompt the model answered at this step: x, or refine(x, y(k-1)). */
-  prompt: string;
-  scores: Record<string, { value: number | null; raw: unknown }>;
-  createdAt: string;
-}
-
-export interface SelectionDetail {
-  strategy: string;
-  status: 'pair' | 'skip';
-  chosenStepId: number | null;
-  rejectedStepId: number | null;
-  reason: string;
-  margin: number | null;
-}
-
-export interface OverrideDetail {
-  id: number;
-  curator: string;
-  action: string;
-  chosenStepId: number | null;
-  rejectedStepId: number | null;
-  note: string | null;
-  createdAt: string;
-  undoneAt: string | null;
-}
-
-export interface TrajectoryDetail {
-  id: number;
-  round: number;
-  promptId: string;
-  prompt: PromptInput;
-  reference: string | null;
-  stopReason: string | null;
-  steps: StepDetail[];
-  selections: SelectionDetail[];
-  /** Newest first, undone ones included. */
-  overrides: OverrideDetail[];
-  /** What export will use: the live override, else the exported strategy's pair. */
-  effective: { chosenStepId: number; rejectedStepId: number; source: 'override' | 'auto' } | null;
 }
 
 export function getTrajectory(db: Db, id: number, template: RefinementTemplate, strategy: string): TrajectoryDetail {

@@ -62,12 +62,6 @@ export function getRound(db: Db, id: number): RoundRow {
   return row;
 }
 
-export function roundByIndex(db: Db, idx: number): RoundRow {
-  const row = db.prepare('SELECT * FROM rounds WHERE idx = ?').get(idx) as RoundRow | undefined;
-  if (!row) throw new EngineError('NOT_FOUND', `round ${idx} does not exist`, 'list rounds with `aries stats`');
-  return row;
-}
-
 export function listRounds(db: Db): RoundRow[] {
   return db.prepare('SELECT * FROM rounds ORDER BY idx').all() as RoundRow[];
 }

@@ -1,4 +1,4 @@
-import type { EvaluationResults } from '../evaluation/evaluate';
+import { latestEvaluation } from '../evaluation/evaluate';
 import { parseExportCounts } from '../export/dataset';
 import { listModels } from '../model/registry';
 import type { JobControl } from '../progress';
@@ -8,24 +8,8 @@ import { parseJson } from '../store/db';
 import { evaluatePhase, exportPhase, generatePhase, importConfiguredPrompts, scorePhase, selectPhase, trainPhase } from './phases';
 import { listRounds } from './rounds';
 import { reapStaleRuns } from './train';
-
-/** One line of the per-round table `aries run` prints. */
-export interface RoundReport {
-  round: number;
-  model: string;
-  evaluation: EvaluationResults | null;
-  /** Rows of the export the round trained on, by kind (keep: 0 when the export had none). */
-  pairs: { direct: number; refine: number; keep: number };
-  trainLoss: number | null;
-  rewardMargin: number | null;
-  rewardAccuracy: number | null;
-  seconds: Record<string, number>;
-}
-
-export interface RunReport {
-  base: { model: string; evaluation: EvaluationResults | null };
-  rounds: RoundReport[];
-}
+import type { RoundReport, RunReport } from '../protocol/engine-types';
+export type { RoundReport, RunReport } from '../protocol/engine-types';
 
 /**
  * The whole ARIES loop: import the configured prompts, evaluate the starting model, then until
@@ -56,10 +40,7 @@ export async function runRounds(p: Project, target: number, job: JobControl = {}
 /** The table, rebuilt from the store (so a rerun shows rounds done by earlier runs too). */
 export function runReport(p: Project): RunReport {
   const db = p.db;
-  const latestEval = (modelId: number): EvaluationResults | null => {
-    const row = db.prepare("SELECT results_json FROM evaluations WHERE model_id = ? AND status = 'complete' ORDER BY id DESC LIMIT 1").get(modelId) as { results_json: string } | undefined;
-    return row ? parseJson<EvaluationResults>(row.results_json, `evaluation of model ${modelId}`) : null;
-  };
+  const latestEval = (modelId: number) => latestEvaluation(db, modelId);
   const models = listModels(db);
   const base = models[0];
   const rounds: RoundReport[] = [];

@@ -2,19 +2,8 @@ import { listModels } from '../model/registry';
 import type { Project } from '../project/project';
 import { schemaVersion } from '../store/db';
 import { listRounds } from './rounds';
-
-export interface ProjectStats {
-  project: string;
-  database: string;
-  schemaVersion: number;
-  prompts: Record<string, number>;
-  rounds: { round: number; status: string; trajectories: number; steps: number; overrides: number; error: string | null }[];
-  selections: Record<string, Record<string, number>>;
-  models: { id: number; name: string; parent: number | null; round: number | null; current: boolean; path: string }[];
-  exports: number;
-  trainingRuns: Record<string, number>;
-  integrity?: string;
-}
+import type { ProjectStats } from '../protocol/engine-types';
+export type { ProjectStats } from '../protocol/engine-types';
 
 export function projectStats(p: Project, check: boolean): ProjectStats {
   const db = p.db;

@@ -4,7 +4,7 @@ import { addOverride, OVERRIDE_ACTIONS, type OverrideAction, undoOverride } from
 import { JsonReader } from '../project/config-reader';
 import type { Project } from '../project/project';
 import {
-  AddOverrideRequest, AgreementRequest, DashboardRequest, EditStepRequest, GetTrajectoryRequest, ListTrajectoriesRequest, UndoOverrideRequest,
+  AddOverrideRequest, AgreementRequest, DashboardRequest, EditStepRequest, GetTrajectoryRequest, ListTrajectoriesRequest, type StoreChange, UndoOverrideRequest,
 } from '../protocol/engine';
 import { agreement } from '../review/agreement';
 import { dashboard } from '../review/dashboard';
@@ -17,7 +17,7 @@ import { scoreStep } from '../score/score-steps';
 export interface ServerContext {
   open(): Project;
   handle<T>(work: () => T | Promise<T>): Promise<T>;
-  changed(...what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[]): void;
+  changed(...what: StoreChange[]): void;
 }
 
 /**

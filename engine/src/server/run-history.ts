@@ -1,35 +1,9 @@
-import { type ExportCounts, parseExportCounts } from '../export/dataset';
+import { parseExportCounts } from '../export/dataset';
 import { type Db, parseJson } from '../store/db';
+import type { ExportEntry, TrainingRunEntry } from '../protocol/engine-types';
+export type { ExportEntry, TrainingRunEntry } from '../protocol/engine-types';
 
 /** The Exports and Training runs views: what the project has written and trained, newest first. */
-
-export interface ExportEntry {
-  id: number;
-  round: number;
-  path: string;
-  sha256: string;
-  counts: ExportCounts | null;
-  createdAt: string;
-}
-
-export interface TrainingRunEntry {
-  id: number;
-  round: number;
-  /** running | succeeded | failed | cancelled */
-  status: string;
-  logPath: string;
-  outputDir: string;
-  baseModel: string;
-  /** The model the run produced (succeeded runs only). */
-  model: string | null;
-  exitCode: number | null;
-  error: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  /** The last logged step and its metrics (loss, rewards/margins, …), if any. */
-  steps: number;
-  lastMetrics: Record<string, number | null> | null;
-}
 
 export function listExports(db: Db): ExportEntry[] {
   const rows = db

@@ -10,7 +10,7 @@ import { importPromptFiles } from '../prompt/import';
 import {
   type EngineSettings, ErrorCodes, EvaluateRequest, ExportRequest, GenerateRequest, ImportPromptsRequest, InitProjectRequest, OpenProjectRequest,
   ExportsRequest, ProgressNotification, type ProjectSummary, ReportRequest, RunRoundsRequest, ScoreRequest, SelectRequest, StateChangedNotification, StatsRequest,
-  TrainingRunsRequest, TrainRequest, TrajectoryGroupsRequest, TryPromptRequest, UpdateSettingsNotification,
+  type StoreChange, TrainingRunsRequest, TrainRequest, TrajectoryGroupsRequest, TryPromptRequest, UpdateSettingsNotification,
 } from '../protocol/engine';
 import { evaluatePhase, exportPhase, generatePhase, scorePhase, selectPhase, trainPhase } from '../round/phases';
 import { latestRound } from '../round/rounds';
@@ -163,7 +163,7 @@ export class EngineServer implements ServerContext {
     };
   }
 
-  changed(...what: ('rounds' | 'trajectories' | 'models' | 'exports' | 'training' | 'prompts')[]): void {
+  changed(...what: StoreChange[]): void {
     void this.connection.sendNotification(StateChangedNotification.type, { what });
   }
 

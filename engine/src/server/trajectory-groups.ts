@@ -1,38 +1,10 @@
 import { EngineError } from '../errors';
 import { listTrajectories, resolveRound } from '../review/queries';
 import type { Db } from '../store/db';
+import type { TrajectoryGroupName, TrajectoryGroups } from '../protocol/engine-types';
+export type { TrajectoryGroupName, TrajectoryGroupItem, TrajectoryGroups } from '../protocol/engine-types';
 
-/**
- * The Trajectories view: a round's complete trajectories split into four groups that do not
- * overlap, so a curator sees where to look first.
- *   overridden     a person decided (the latest live override)
- *   needs-review   no override, and the computed strategies disagree or none has run yet
- *   auto-selected  no override, the exported strategy picked a pair and the others agree
- *   skipped        no override, the exported strategy skipped it and the others agree
- */
-export type TrajectoryGroupName = 'needs-review' | 'auto-selected' | 'overridden' | 'skipped';
 export const TRAJECTORY_GROUPS: readonly TrajectoryGroupName[] = ['needs-review', 'auto-selected', 'overridden', 'skipped'];
-
-export interface TrajectoryGroupItem {
-  id: number;
-  seq: number;
-  promptId: string;
-  /** The start of the prompt text. */
-  preview: string;
-  /** Model steps: the first answer and its refinements. */
-  steps: number;
-  /** Why it is in its group, in a line ("verifier: step 2 over step 0", "rule skip: …"). */
-  detail: string;
-}
-
-export interface TrajectoryGroups {
-  /** Round index, or null when the project has no round yet. */
-  round: number | null;
-  /** The exported strategy the groups are judged by. */
-  strategy: string;
-  total: number;
-  groups: { name: TrajectoryGroupName; count: number; items: TrajectoryGroupItem[] }[];
-}
 
 interface SelectionRow {
   trajectory_id: number;

@@ -17,4 +17,4 @@ def test_it_holds_the_fields_a_user_sets():
     text = render()
     for name in ('"beta"', '"rpo_alpha"', '"loss_type"', '"learning_rate"', '"num_train_epochs"'):
         assert name in text
-    assert '"choices": [\n        "sigmoid",\n        "ipo"\n      ]' in text
+    assert '"loss_type": {"type": "str", "choices": ["sigmoid", "ipo"]},' in text

@@ -2,8 +2,8 @@
  * Checks every message a webview sends before anything acts on it: the shape, the method, and
  * each parameter's type and range. Anything else is refused with a message naming what is wrong.
  */
-import type { DashboardRequests } from '../../../webview/src/dashboard/protocol';
-import type { OverrideAction, ReviewFilter, ReviewRequests } from '../../../webview/src/review/protocol';
+import { DASHBOARD_METHODS, type DashboardRequests } from '../../../webview/src/dashboard/protocol';
+import { type OverrideAction, REVIEW_METHODS, type ReviewFilter, type ReviewRequests } from '../../../webview/src/review/protocol';
 
 export class MessageError extends Error {}
 
@@ -41,7 +41,7 @@ function envelope(raw: unknown, methods: readonly string[]): { id: number; metho
 }
 
 export function checkReviewMessage(raw: unknown): Checked<ReviewRequests> {
-  const { id, method, params: p } = envelope(raw, ['list', 'get', 'override', 'undo', 'edit', 'agreement']);
+  const { id, method, params: p } = envelope(raw, REVIEW_METHODS);
   switch (method) {
     case 'list':
       return {
@@ -78,6 +78,6 @@ export function checkReviewMessage(raw: unknown): Checked<ReviewRequests> {
 }
 
 export function checkDashboardMessage(raw: unknown): Checked<DashboardRequests> {
-  const { id } = envelope(raw, ['data']);
+  const { id } = envelope(raw, DASHBOARD_METHODS);
   return { id, method: 'data', params: {} };
 }

@@ -1,9 +1,5 @@
+import type { EvaluationResults, ExportEntry, ProjectStats, RunReport, TrainingRunEntry, TrajectoryGroupName, TrajectoryGroups } from '../../../engine/src/protocol/engine';
 import { basename } from 'node:path';
-import type { EvaluationResults } from '../../../engine/src/evaluation/evaluate';
-import type { RunReport } from '../../../engine/src/round/run-loop';
-import type { ProjectStats } from '../../../engine/src/round/stats';
-import type { ExportEntry, TrainingRunEntry } from '../../../engine/src/server/run-history';
-import type { TrajectoryGroupName, TrajectoryGroups } from '../../../engine/src/server/trajectory-groups';
 import { fmt, pct, rowKinds, rowTotal, trainingMetrics } from '../progress-text';
 
 /**

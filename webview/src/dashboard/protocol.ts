@@ -1,30 +1,10 @@
 /** Dashboard panel <-> extension host messages (see extension/src/review/dashboard-panel.ts). */
-export interface Evaluation {
-  n: number;
-  direct: number;
-  refineAt: number[];
-  meanLength: number[];
-}
+import type { Dashboard, EvaluationResults, RoundDashboard } from '../../../engine/src/protocol/engine-types';
 
-export interface RoundData {
-  round: number;
-  status: string;
-  policyModel: string;
-  trainedModel: string | null;
-  evaluation: Evaluation | null;
-  trajectories: number;
-  overridden: number;
-  overrideRate: number | null;
-  selection: Record<string, { pairs: number; skipped: number }>;
-  exported: { direct: number; refine: number; keep: number; byStrategy: Record<string, number> } | null;
-  lengths: { chosen: number | null; rejected: number | null; byStep: (number | null)[] };
-  training: { step: number; loss: number | null; margin: number | null; accuracy: number | null }[];
-}
-
-export interface DashboardData {
-  base: { model: string; evaluation: Evaluation | null };
-  rounds: RoundData[];
-}
+// The data shapes are the engine protocol's wire types (a leaf of type declarations).
+export type Evaluation = EvaluationResults;
+export type RoundData = RoundDashboard;
+export type DashboardData = Dashboard;
 
 export type DashboardRequests = {
   data: [Record<string, never>, DashboardData];

@@ -1,88 +1,25 @@
 /**
  * Review panel <-> extension host messages. The host checks every request against this shape
- * before it reaches the engine (extension/src/review/review-messages.ts), and the engine's types
- * are checked against these at compile time in the host. Webview code never imports engine code.
+ * before it reaches the engine (extension/src/review/review-messages.ts). The data shapes are the
+ * engine protocol's wire types (engine/src/protocol/engine-types.ts, a leaf of type declarations
+ * only): webview code imports no other engine code.
  */
-export type ReviewFilter = 'all' | 'needs-review' | 'auto-selected' | 'skipped' | 'overridden' | 'disagreement' | 'low-margin';
+import type {
+  Agreement, ChatMessage, ListQuery, OverrideDetail, ReviewFilter, SelectionDetail, StepDetail, TrajectoryDetail, TrajectoryListItem, TrajectoryPage,
+} from '../../../engine/src/protocol/engine-types';
+
+export type { ChatMessage, ReviewFilter };
 export type OverrideAction = 'accept' | 'pair' | 'swap' | 'tie' | 'discard';
 
-export interface ListParams {
-  round: number | null;
-  filter: ReviewFilter;
-  search?: string;
-  offset: number;
-  limit: number;
-  /** Rows after this seq (the previous page's last row): cheap paging deep in a big round. */
-  afterSeq?: number;
-}
-
-export interface ListItem {
-  id: number;
-  seq: number;
-  promptId: string;
-  preview: string;
-  steps: number;
-  autoStatus: 'pair' | 'skip' | null;
-  margin: number | null;
-  disagreement: boolean;
-  override: string | null;
-}
-
-export interface ListPage {
-  round: number | null;
-  total: number;
-  reviewed: number;
-  all: number;
-  items: ListItem[];
-}
-
-export type ChatMessage = { role: 'system' | 'user' | 'assistant'; content: string };
-
-export interface Step {
-  id: number;
-  idx: number;
-  origin: 'model' | 'curator';
-  editedFromStepId: number | null;
-  curator: string | null;
-  text: string;
-  completionTokens: number | null;
-  prompt: string;
-  scores: Record<string, { value: number | null; raw: unknown }>;
-  createdAt: string;
-}
-
-export interface Selection {
-  strategy: string;
-  status: 'pair' | 'skip';
-  chosenStepId: number | null;
-  rejectedStepId: number | null;
-  reason: string;
-  margin: number | null;
-}
-
-export interface Override {
-  id: number;
-  curator: string;
-  action: string;
-  chosenStepId: number | null;
-  rejectedStepId: number | null;
-  note: string | null;
-  createdAt: string;
-  undoneAt: string | null;
-}
-
-export interface Trajectory {
-  id: number;
-  round: number;
-  promptId: string;
-  prompt: string | ChatMessage[];
-  reference: string | null;
-  stopReason: string | null;
-  steps: Step[];
-  selections: Selection[];
-  overrides: Override[];
-  effective: { chosenStepId: number; rejectedStepId: number; source: 'override' | 'auto' } | null;
-}
+/** What the list asks for: the engine's ListQuery without the low-margin threshold (the host's). */
+export type ListParams = Omit<ListQuery, 'lowMargin'>;
+export type ListItem = TrajectoryListItem;
+export type ListPage = TrajectoryPage;
+export type Step = StepDetail;
+export type Selection = SelectionDetail;
+export type Override = OverrideDetail;
+export type Trajectory = TrajectoryDetail;
+export type AgreementResult = Agreement;
 
 export interface OverrideParams {
   trajectoryId: number;
@@ -90,12 +27,6 @@ export interface OverrideParams {
   chosenStepId?: number;
   rejectedStepId?: number;
   note?: string;
-}
-
-export interface AgreementResult {
-  round: number | null;
-  humanVsStrategy: Record<string, { compared: number; agreed: number; rate: number | null }>;
-  curators: { a: string; b: string; items: number; observed: number; kappa: number | null }[];
 }
 
 /** webview -> host requests: method -> [params, result]. The host adds the curator's name. */
