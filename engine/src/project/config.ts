@@ -129,6 +129,11 @@ export interface LoraConfig {
   targetModules: string[];
 }
 
+/** The strategies computed for every trajectory: the exported one always, then selection.compute. */
+export function computedStrategies(strategy: StrategyName, compute: readonly StrategyName[]): StrategyName[] {
+  return Array.from(new Set([strategy, ...compute]));
+}
+
 export const TRAINING_OBJECTIVES = ['dpo', 'sft'] as const;
 export type TrainingObjective = (typeof TRAINING_OBJECTIVES)[number];
 
@@ -231,7 +236,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
     },
     selection: {
       strategy,
-      compute: Array.from(new Set([strategy, ...compute])) as StrategyName[],
+      compute: computedStrategies(strategy, compute as StrategyName[]),
       minMargin: s.number('minMargin', 0, 0),
       maxLengthRatio: s.number('maxLengthRatio', 2.5, 1),
       ruleGuard: s.oneOf('ruleGuard', ['none', 'verifier'] as const, 'none'),

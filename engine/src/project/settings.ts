@@ -1,5 +1,5 @@
 import type { EngineSettings } from '../protocol/engine';
-import type { ProjectConfig } from './config';
+import { computedStrategies, type ProjectConfig } from './config';
 
 /** The project config with VS Code's settings laid over it (settings win where they are set). */
 export function applySettings(config: ProjectConfig, s: EngineSettings): ProjectConfig {
@@ -21,7 +21,7 @@ export function applySettings(config: ProjectConfig, s: EngineSettings): Project
         apiKeyEnv: s.openaiApiKeyEnv || g.openai.apiKeyEnv,
       },
     },
-    selection: { ...config.selection, strategy: s.selectionStrategy ?? config.selection.strategy, compute: Array.from(new Set([s.selectionStrategy ?? config.selection.strategy, ...config.selection.compute])) },
+    selection: { ...config.selection, strategy: s.selectionStrategy ?? config.selection.strategy, compute: computedStrategies(s.selectionStrategy ?? config.selection.strategy, config.selection.compute) },
     training: {
       ...config.training,
       python: s.pythonPath || config.training.python,

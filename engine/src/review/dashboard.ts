@@ -2,7 +2,8 @@ import { latestEvaluation } from '../evaluation/evaluate';
 import { parseExportCounts } from '../export/dataset';
 import { roundPairs } from '../pair/pairs';
 import type { StrategyName } from '../project/config';
-import { type Db, parseJson } from '../store/db';
+import { runMetrics } from '../round/metrics';
+import type { Db } from '../store/db';
 import type { RoundDashboard, Dashboard } from '../protocol/engine-types';
 export type { RoundDashboard, Dashboard } from '../protocol/engine-types';
 
@@ -26,10 +27,7 @@ export function dashboard(db: Db, strategy: StrategyName): Dashboard {
       const expCounts = exp ? parseExportCounts(exp.counts_json, 'export counts') : null;
       const run = db.prepare("SELECT id, output_model_id FROM training_runs WHERE round_id = ? ORDER BY (status = 'succeeded') DESC, id DESC LIMIT 1").get(r.id) as { id: number; output_model_id: number | null } | undefined;
       const training = run
-        ? (db.prepare('SELECT step, metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step').all(run.id) as { step: number; metrics_json: string }[]).map((m) => {
-            const v = parseJson<Record<string, number | null>>(m.metrics_json, 'metrics') ?? {};
-            return { step: m.step, loss: v.loss ?? null, margin: v['rewards/margins'] ?? null, accuracy: v['rewards/accuracies'] ?? null };
-          })
+        ? runMetrics(db, run.id).map(({ step, metrics: v }) => ({ step, loss: v.loss ?? null, margin: v['rewards/margins'] ?? null, accuracy: v['rewards/accuracies'] ?? null }))
         : [];
       const pairs = roundPairs(db, r.id, strategy).pairs;
       const byStep = (db.prepare("SELECT s.idx, AVG(length(s.text)) AS len FROM steps s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.round_id = ? AND s.origin = 'model' GROUP BY s.idx ORDER BY s.idx").all(r.id) as { idx: number; len: number }[]);

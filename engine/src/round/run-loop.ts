@@ -7,6 +7,7 @@ import type { Project } from '../project/project';
 import { parseJson } from '../store/db';
 import { evaluatePhase, exportPhase, generatePhase, importConfiguredPrompts, scorePhase, selectPhase, trainPhase } from './phases';
 import { listRounds } from './rounds';
+import { lastRunMetrics } from './metrics';
 import { reapStaleRuns } from './train';
 import type { RoundReport, RunReport } from '../protocol/engine-types';
 export type { RoundReport, RunReport } from '../protocol/engine-types';
@@ -50,8 +51,7 @@ export function runReport(p: Project): RunReport {
       | undefined;
     if (!run) continue;
     const counts = parseExportCounts((db.prepare('SELECT counts_json FROM exports WHERE id = ?').get(run.export_id) as { counts_json: string }).counts_json, 'export counts');
-    const last = db.prepare('SELECT metrics_json FROM training_metrics WHERE run_id = ? ORDER BY step DESC LIMIT 1').get(run.id) as { metrics_json: string } | undefined;
-    const metrics = parseJson<Record<string, number | null>>(last?.metrics_json ?? null, 'training metrics') ?? {};
+    const metrics = lastRunMetrics(db, run.id)?.metrics ?? {};
     const model = models.find((m) => m.id === run.output_model_id);
     rounds.push({
       round: r.idx,

@@ -1,5 +1,6 @@
 import { parseExportCounts } from '../export/dataset';
-import { type Db, parseJson } from '../store/db';
+import { lastRunMetrics } from '../round/metrics';
+import type { Db } from '../store/db';
 import type { ExportEntry, TrainingRunEntry } from '../protocol/engine-types';
 export type { ExportEntry, TrainingRunEntry } from '../protocol/engine-types';
 
@@ -15,22 +16,19 @@ export function listExports(db: Db): ExportEntry[] {
 export function listTrainingRuns(db: Db): TrainingRunEntry[] {
   const rows = db
     .prepare(
-      `SELECT t.id, r.idx AS round, t.status, t.log_path, t.output_dir, b.name AS base, m.name AS model, t.exit_code, t.error, t.started_at, t.finished_at,
-              (SELECT step FROM training_metrics WHERE run_id = t.id ORDER BY step DESC LIMIT 1) AS step,
-              (SELECT metrics_json FROM training_metrics WHERE run_id = t.id ORDER BY step DESC LIMIT 1) AS metrics_json
+      `SELECT t.id, r.idx AS round, t.status, t.log_path, t.output_dir, b.name AS base, m.name AS model, t.exit_code, t.error, t.started_at, t.finished_at
        FROM training_runs t JOIN rounds r ON r.id = t.round_id JOIN models b ON b.id = t.base_model_id LEFT JOIN models m ON m.id = t.output_model_id
        ORDER BY t.id DESC`,
     )
     .all() as {
     id: number; round: number; status: string; log_path: string; output_dir: string; base: string; model: string | null; exit_code: number | null; error: string | null;
-    started_at: string; finished_at: string | null; step: number | null; metrics_json: string | null;
+    started_at: string; finished_at: string | null;
   }[];
   return rows.map((t) => {
-    const raw = parseJson<Record<string, unknown>>(t.metrics_json, `training run ${t.id} metrics`);
-    const lastMetrics = raw ? Object.fromEntries(Object.entries(raw).filter(([, v]) => typeof v === 'number' || v === null) as [string, number | null][]) : null;
+    const last = lastRunMetrics(db, t.id);
     return {
       id: t.id, round: t.round, status: t.status, logPath: t.log_path, outputDir: t.output_dir, baseModel: t.base, model: t.model, exitCode: t.exit_code, error: t.error,
-      startedAt: t.started_at, finishedAt: t.finished_at, steps: t.step ?? 0, lastMetrics,
+      startedAt: t.started_at, finishedAt: t.finished_at, steps: last?.step ?? 0, lastMetrics: last?.metrics ?? null,
     };
   });
 }

@@ -10,7 +10,8 @@ import { el, HostBridge } from '../shared/bridge';
 import { displaySteps, type PendingChoice, renderTrajectory } from './detail';
 import { TrajectoryList } from './list';
 import type { ListItem, ListPage, OverrideAction, ReviewFilter, ReviewNotification, ReviewRequests, Step, Trajectory } from './protocol';
-import { type KeyAction, SHORTCUTS, keyAction } from './shortcuts';
+import { agreementBox, helpBox, mountStepEditor } from './overlays';
+import { type KeyAction, keyAction } from './shortcuts';
 
 /**
  * The review panel: a virtualised list of trajectories and the selected one in full. Every
@@ -79,7 +80,7 @@ for (const [value, label] of FILTERS) {
 const search = document.createElement('vscode-textfield');
 search.setAttribute('placeholder', 'Search prompts and answers ( / )');
 search.setAttribute('aria-label', 'Search');
-(search as unknown as { value: string }).value = state.search;
+search.value = state.search;
 const diffToggle = document.createElement('vscode-button');
 diffToggle.setAttribute('secondary', '');
 diffToggle.textContent = 'Diff (v)';
@@ -221,69 +222,25 @@ function startEdit(step: Step): void {
 function mountEditor(step: Step): void {
   const card = detailPane.querySelector<HTMLElement>(`[data-step-id="${step.id}"] .step-body`);
   if (!card) return;
-  const area = document.createElement('vscode-textarea') as HTMLElement & { value: string };
-  area.setAttribute('rows', '8');
-  area.setAttribute('aria-label', 'Edited response');
-  area.value = step.text;
-  const bar = el('div', 'edit-bar');
-  const saveButton = document.createElement('vscode-button');
-  saveButton.textContent = 'Save as curated step (Ctrl+Enter)';
-  const cancel = document.createElement('vscode-button');
-  cancel.setAttribute('secondary', '');
-  cancel.textContent = 'Cancel (Esc)';
-  bar.append(saveButton, cancel);
-  card.replaceChildren(area, bar);
-  const finish = async (keep: boolean): Promise<void> => {
-    const text = area.value;
-    editing = null;
-    if (keep && current && text !== step.text) {
-      const updated = await run(`Saved edit of step ${step.id} as a new curated step`, () => host.request('edit', { stepId: step.id, text }));
-      if (updated) show(updated);
-      await reload(true);
-    } else if (current) show(current);
-  };
-  saveButton.addEventListener('click', () => void finish(true));
-  cancel.addEventListener('click', () => void finish(false));
-  area.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void finish(true);
-    if (e.key === 'Escape') void finish(false);
-    e.stopPropagation();
-  });
-  setTimeout(() => area.focus(), 0);
+  mountStepEditor(card, step, (keep, text) =>
+    void (async () => {
+      editing = null;
+      if (keep && current && text !== step.text) {
+        const updated = await run(`Saved edit of step ${step.id} as a new curated step`, () => host.request('edit', { stepId: step.id, text }));
+        if (updated) show(updated);
+        await reload(true);
+      } else if (current) show(current);
+    })(),
+  );
 }
 
 function showHelp(): void {
-  const box = el('div', 'help');
-  box.append(el('h2', '', 'Keyboard'));
-  const table = el('table');
-  for (const [keys, what] of SHORTCUTS) {
-    const row = el('tr');
-    row.append(el('td', 'keys', keys), el('td', '', what));
-    table.append(row);
-  }
-  box.append(table, el('p', 'muted', 'Every action is saved at once. Press ? again or Esc to close.'));
-  detailPane.replaceChildren(box);
+  detailPane.replaceChildren(helpBox());
 }
 
 async function showAgreement(): Promise<void> {
   const a = await run('Agreement computed', () => host.request('agreement', { round: state.round }));
-  if (!a) return;
-  const box = el('div', 'help');
-  box.append(el('h2', '', `Agreement${a.round ? ` — round ${a.round}` : ''}`));
-  const table = el('table');
-  for (const [strategy, v] of Object.entries(a.humanVsStrategy)) {
-    const row = el('tr');
-    row.append(el('td', 'keys', `human vs ${strategy}`), el('td', '', `${v.agreed}/${v.compared} agree${v.rate === null ? '' : ` (${(100 * v.rate).toFixed(0)}%)`}`));
-    table.append(row);
-  }
-  for (const c of a.curators) {
-    const row = el('tr');
-    row.append(el('td', 'keys', `${c.a} vs ${c.b}`), el('td', '', `${c.items} shared items · observed ${(100 * c.observed).toFixed(0)}% · Cohen's κ ${c.kappa === null ? 'n/a' : c.kappa.toFixed(2)}`));
-    table.append(row);
-  }
-  if (!table.children.length) box.append(el('p', 'muted', 'No decisions yet.'));
-  box.append(table);
-  detailPane.replaceChildren(box);
+  if (a) detailPane.replaceChildren(agreementBox(a));
 }
 
 document.addEventListener('keydown', (e) => {
@@ -364,18 +321,18 @@ async function perform(action: KeyAction): Promise<void> {
 function setFilter(filter: ReviewFilter): void {
   state.filter = filter;
   save();
-  (filterSelect as unknown as { value: string }).value = filter;
+  filterSelect.value = filter;
 }
 
 filterSelect.addEventListener('change', () => {
-  const value = (filterSelect as unknown as { value: string }).value as ReviewFilter;
+  const value = filterSelect.value as ReviewFilter;
   if (value === state.filter) return;
   state.filter = value;
   save();
   enqueue(() => reload());
 });
 roundSelect.addEventListener('change', () => {
-  const v = (roundSelect as unknown as { value: string }).value;
+  const v = roundSelect.value;
   state.round = v === 'latest' ? null : Number(v);
   save();
   void reload();
@@ -384,7 +341,7 @@ let searchTimer: ReturnType<typeof setTimeout> | undefined;
 search.addEventListener('input', () => {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(() => {
-    state.search = (search as unknown as { value: string }).value;
+    state.search = search.value;
     save();
     void reload();
   }, 250);
