@@ -147,3 +147,11 @@ def read_rows(path: Path) -> LoadedRows:
     if not out.preference and not out.sft:
         raise DatasetError(f"{path}: the file has no rows")
     return out
+
+
+def read_preference_rows(path: str, command: str) -> LoadedRows:
+    """read_rows, refusing a file without preference rows (what `dpo` and `rm` train on)."""
+    loaded = read_rows(Path(path))
+    if not loaded.preference:
+        raise DatasetError(f"{path}: no preference rows (prompt, chosen, rejected); `{command}` needs the ARIES dataset from `aries export`")
+    return loaded

@@ -15,12 +15,12 @@ from typing import Optional, Sequence
 import torch
 
 from .config import DPOConfig, SFTConfig, TrainConfig
-from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, Prompt, SFTRow, read_rows
+from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, Prompt, SFTRow, read_preference_rows, read_rows
 from .losses import Batch, collate, nll_per_row, preference_loss, sequence_logps
 from .policy import LoraSettings, Policy, atomic_output_dir, load_policy, save_policy
 from .progress import emit, log, peak_memory_mb
 from .refinement import load_template, render_refinement
-from .train_loop import Runtime, StepOutput, Totals, Trained, optimize
+from .train_loop import Runtime, StepOutput, Totals, Trained, emit_start, optimize
 
 
 @dataclass
@@ -246,14 +246,12 @@ def dpo_step(policy: Policy, cfg: DPOConfig, model_fn, ref_fn, batch_examples: S
 def run_dpo(cfg: DPOConfig) -> Path:
     started = time.perf_counter()
     runtime = Runtime(cfg)
-    loaded = read_rows(Path(cfg.dataset_path))
-    if not loaded.preference:
-        raise DatasetError(f"{cfg.dataset_path}: no preference rows (prompt, chosen, rejected); `dpo` needs the ARIES dataset from `aries export`")
+    loaded = read_preference_rows(cfg.dataset_path, "dpo")
     policy = load_policy(cfg.model_name_or_path, bf16=cfg.bf16, trust_remote_code=cfg.trust_remote_code, lora=_lora(cfg))
     enc = Encoder(policy, cfg.max_length)
     examples = preference_examples(loaded.preference, cfg, enc)
     kinds = {k: sum(e.kind == k for e in examples) for k in KINDS}
-    _start("dpo", policy, runtime, cfg, len(examples), kinds)
+    emit_start("dpo", policy.module, runtime, cfg, len(examples), kinds)
     enc.report()
     device = runtime.device
     # pi_ref: log-probs computed once up front, or a frozen copy (the base with adapters off, with LoRA)
@@ -277,7 +275,7 @@ def run_sft(cfg: SFTConfig) -> Path:
                          init_from_scratch=parse_scratch(cfg.init_from_scratch))
     enc = Encoder(policy, cfg.max_length)
     examples, kinds = sft_examples(loaded.sft, loaded.preference, cfg, enc)
-    _start("sft", policy, runtime, cfg, len(examples), kinds)
+    emit_start("sft", policy.module, runtime, cfg, len(examples), kinds)
     enc.report()
     pad, device = policy.tokenizer.pad_token_id, runtime.device
 
@@ -297,15 +295,6 @@ def run_sft(cfg: SFTConfig) -> Path:
 
     trained = optimize(policy.module, examples, cfg, step, count, runtime)
     return _finish(policy, cfg, "sft", trained, started, kinds, runtime)
-
-
-def _start(objective: str, policy: Policy, runtime: Runtime, cfg: TrainConfig, rows: int, kinds: dict) -> None:
-    from .train_loop import total_steps_for
-
-    params = list(policy.module.parameters())
-    emit("start", objective=objective, rows=rows, rows_by_kind=kinds, device=runtime.describe(), processes=runtime.world,
-         num_parameters=sum(p.numel() for p in params), trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
-         total_steps=total_steps_for(cfg, rows, runtime.world)[0] if rows else 0)
 
 
 def _finish(policy: Policy, cfg: TrainConfig, objective: str, trained: Trained, started: float, kinds: dict, runtime: Runtime) -> Path:

@@ -12,14 +12,14 @@ from typing import Sequence
 import torch
 
 from .config import RMConfig
-from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, read_rows
+from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, read_preference_rows
 from .hf_tokenizer import HFTokenizer
 from .losses import bradley_terry_loss
 from .objectives import dataset_sha256, parse_scratch
 from .policy import atomic_output_dir
 from .progress import emit, log, peak_memory_mb
 from .reward_model import load_start, rewards, score_text
-from .train_loop import Runtime, StepOutput, Totals, Trained, optimize, total_steps_for
+from .train_loop import Runtime, StepOutput, Totals, Trained, emit_start, optimize
 
 
 @dataclass
@@ -61,17 +61,12 @@ def right_padded(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Ten
 def run_rm(cfg: RMConfig) -> Path:
     started = time.perf_counter()
     runtime = Runtime(cfg)
-    loaded = read_rows(Path(cfg.dataset_path))
-    if not loaded.preference:
-        raise DatasetError(f"{cfg.dataset_path}: no preference rows (prompt, chosen, rejected); `rm` needs the ARIES dataset from `aries export`")
+    loaded = read_preference_rows(cfg.dataset_path, "rm")
     model, tokenizer, start = load_start(cfg.model_name_or_path, parse_scratch(cfg.init_from_scratch), cfg.trust_remote_code)
     max_length = min(cfg.max_length, getattr(model.config, "max_position_embeddings", None) or cfg.max_length)
     pairs, truncated = reward_pairs(loaded.preference, cfg.pair_kinds, tokenizer, max_length)
     kinds = {k: sum(p.kind == k for p in pairs) for k in KINDS}
-    params = list(model.parameters())
-    emit("start", objective="rm", rows=len(pairs), rows_by_kind=kinds, device=runtime.describe(), processes=runtime.world,
-         num_parameters=sum(p.numel() for p in params), trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
-         total_steps=total_steps_for(cfg, len(pairs), runtime.world)[0] if pairs else 0)
+    emit_start("rm", model, runtime, cfg, len(pairs), kinds)
     log(f"reward model: {start} from {cfg.model_name_or_path}")
     if truncated:
         log(f"warning: {truncated} responses were longer than max_length={max_length} tokens and were cut from the left")

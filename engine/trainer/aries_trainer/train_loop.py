@@ -215,3 +215,13 @@ def optimize(module: torch.nn.Module, examples: Sequence[Example], cfg: LoopConf
 
 def _sum_totals(items: list[Totals]) -> Totals:
     return Totals(rows=float(sum(t.rows for t in items)), tokens=float(sum(t.tokens for t in items)))
+
+
+def emit_start(objective: str, module, runtime: Runtime, cfg, rows: int, kinds: dict) -> None:
+    """The `start` progress line every training command prints: rows by kind, where it runs, sizes."""
+    from .progress import emit
+
+    params = list(module.parameters())
+    emit("start", objective=objective, rows=rows, rows_by_kind=kinds, device=runtime.describe(), processes=runtime.world,
+         num_parameters=sum(p.numel() for p in params), trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
+         total_steps=total_steps_for(cfg, rows, runtime.world)[0] if rows else 0)
