@@ -10,19 +10,20 @@ import { generationBench, type GenerationPlan } from './generation';
 import { machineInfo } from './measure';
 import { benchDecoder, smallModel, type BenchModel } from './models';
 import { openaiBench, type OpenAIPlan } from './openai';
+import { int8Bench, type Int8Plan } from './int8';
 import { realServerBench, type ServerPlan } from './real-server';
 import { generatedBlock, skipped, terminalTable, writeReport, type SectionResult } from './report';
 import { storeBench, sqliteCliVersion, type StorePlan } from './store';
 import { loraMemoryBench, trainerBench } from './trainer';
 
 /**
- * `npm run bench [-- [--quick] [--only generation,openai,server,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
+ * `npm run bench [-- [--quick] [--only generation,int8,openai,server,store,trainer,e2e] [--threads N] [--write] [--out FILE]]`
  * Runs the benchmarks, prints the table and writes docs/benchmarks.md (a quick run writes to the
  * OS temp folder unless --write is given). Not part of `npm test`: targets are checked by the
  * ratios printed here, never by timed tests.
  */
 
-const SECTIONS = ['generation', 'openai', 'server', 'store', 'trainer', 'e2e'] as const;
+const SECTIONS = ['generation', 'int8', 'openai', 'server', 'store', 'trainer', 'e2e'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench [-- [--quick] [--only ${SECTIONS.join(',')}] [--threads N] [--write] [--out FILE]]`;
@@ -35,6 +36,7 @@ interface Plans {
   generation: { small: Omit<GenerationPlan, 'model' | 'threads'>; decoder: Omit<GenerationPlan, 'model' | 'threads'> };
   openai: OpenAIPlan;
   server: ServerPlan;
+  int8: Int8Plan;
   store: StorePlan;
   trainer: { steps: number; pairs: number };
 }
@@ -49,6 +51,7 @@ function plans(quick: boolean): Plans {
       },
       openai: { reps: 1, cases: [{ latencyMs: 50, concurrency: 8, requests: 80 }] },
       server: { prompts: 8, maxNewTokens: 16, concurrency: 4, batchSize: 8, reps: 1 },
+      int8: { prompts: 8, maxNewTokens: 16, batchSize: 8, reps: 1 },
       store: { steps: 20_000, stepsPerTrajectory: 4, batch: 64, reps: 1 },
       trainer: { steps: 3, pairs: 16 },
     };
@@ -68,6 +71,7 @@ function plans(quick: boolean): Plans {
       ],
     },
     server: { prompts: 64, maxNewTokens: 48, concurrency: 8, batchSize: 32, reps: 3 },
+    int8: { prompts: 64, maxNewTokens: 48, batchSize: 32, reps: 3 },
     store: { steps: 1_000_000, stepsPerTrajectory: 4, batch: 64, reps: 1 },
     trainer: { steps: 12, pairs: 64 },
   };
@@ -156,6 +160,12 @@ async function main(): Promise<number> {
       out.notes.push(...r.notes);
     }
     return out;
+  });
+  await run('int8', 'int8 weights (onnx backend, int8 vs fp32)', async () => {
+    const model = smallModel();
+    if ('skip' in model) return { findings: [skipped('int8 weights', 'model', model.skip)], notes: [] };
+    const decoder = benchDecoder(log);
+    return int8Bench('skip' in decoder ? [model] : [model, decoder], plan.int8, log);
   });
   await run('openai', 'OpenAI-compatible backend', () => openaiBench(plan.openai, log));
   await run('server', 'Real OpenAI-compatible server (transformers serve vs the onnx backend)', async () => {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../src/round/run-loop';
 import { cli, sumsProject } from './support/sums-project';
+import { PYTHON, TRAINER_DIR } from './support/tiny-model';
 
 describe('aries run: the whole loop on a real model with the real trainer', () => {
   const project = sumsProject();
@@ -101,6 +103,34 @@ describe('aries run: the whole loop on a real model with the real trainer', () =
       const metrics = db.prepare('SELECT metrics_json FROM training_metrics WHERE run_id = ?').pluck().all(run.id) as string[];
       assert.ok(metrics.length >= 1);
       assert.ok(metrics.every((m) => 'mean_token_accuracy' in (JSON.parse(m) as object) && !('rewards/margins' in (JSON.parse(m) as object))));
+    } finally {
+      db.close();
+    }
+  });
+});
+
+describe('aries run with int8 weights (generation.onnxWeights "int8")', () => {
+  const project = sumsProject({
+    generation: { refinements: 1, batchSize: 8, maxNewTokens: 28, temperature: 1.0, onnxWeights: 'int8' },
+    evaluation: { maxNewTokens: 28, refinements: 1 },
+  }, { train: 16, heldout: 8 });
+  after(() => project.root && rmSync(project.root, { recursive: true, force: true }));
+
+  it('generates and evaluates with the int8 graph, and the trained round gets its own', { skip: project.skip, timeout: 300_000 }, () => {
+    const base = join(project.root, 'model');
+    const missing = cli(['generate', '-p', project.root]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /model_quantized\.onnx: missing; generation\.onnxWeights is "int8".*aries_trainer quantize/);
+    const q = spawnSync(PYTHON, ['-m', 'aries_trainer', 'quantize', '--model_name_or_path', base], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, encoding: 'utf8' });
+    assert.equal(q.status, 0, q.stderr);
+    const r = cli(['run', project.root, '--rounds', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    try {
+      const trained = db.prepare("SELECT path FROM models WHERE name = 'round-1'").get() as { path: string };
+      assert.ok(existsSync(join(trained.path, 'onnx/model_quantized.onnx')), 'the trained round was quantized for the next round');
+      const evals = db.prepare("SELECT config_json FROM evaluations WHERE status = 'complete'").all() as { config_json: string }[];
+      assert.ok(evals.length >= 2 && evals.every((e) => (JSON.parse(e.config_json) as { weights?: string }).weights === 'int8'), 'evaluations say they ran the int8 graph');
     } finally {
       db.close();
     }

@@ -1,3 +1,4 @@
+import { badInput } from '../errors';
 import { GREEDY, type GenerationBackend } from '../generation/backend';
 import type { JobControl } from '../progress';
 import type { Project } from '../project/project';
@@ -17,6 +18,8 @@ export interface EvaluationSettings {
   maxNewTokens: number;
   roundId: number | null;
   chunkSize: number;
+  /** 'int8' when the onnx backend runs the model's int8 graph: another model, so its own evaluation. */
+  weights?: 'int8';
 }
 
 /**
@@ -24,8 +27,11 @@ export interface EvaluationSettings {
  * 1..K self-refinements. Resumable like collection: an interrupted evaluation continues.
  */
 export async function evaluateModel(p: Project, modelId: number, backend: GenerationBackend, s: EvaluationSettings, job: JobControl = {}): Promise<EvaluationResults> {
-  const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, template: p.template.template });
+  const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, template: p.template.template, ...(s.weights ? { weights: s.weights } : {}) });
   let row = p.db.prepare('SELECT id FROM evaluations WHERE model_id = ? AND config_json = ? ORDER BY id DESC LIMIT 1').get(modelId, configJson) as { id: number } | undefined;
+  const promptIds = (): string[] => (p.db.prepare(`SELECT id FROM prompts WHERE split = ? ORDER BY seq ${s.limit > 0 ? 'LIMIT ?' : ''}`).all(...(s.limit > 0 ? [s.split, s.limit] : [s.split])) as { id: string }[]).map((r) => r.id);
+  // Checked before anything is written: a split with no prompts leaves no evaluation behind.
+  if (!row && promptIds().length === 0) throw badInput(`no prompts in split "${s.split}" to evaluate on`, `import some with \`aries import FILE --split ${s.split}\`, or list them under prompts.${s.split} in aries.json`);
   if (!row) {
     const info = p.db
       .prepare("INSERT INTO evaluations (model_id, round_id, split, config_json, status, created_at) VALUES (?, ?, ?, ?, 'running', ?)")
@@ -34,8 +40,8 @@ export async function evaluateModel(p: Project, modelId: number, backend: Genera
   }
   const owner = { kind: 'evaluation' as const, id: row.id };
   if (countTrajectories(p.db, owner) === 0) {
-    const ids = (p.db.prepare(`SELECT id FROM prompts WHERE split = ? ORDER BY seq ${s.limit > 0 ? 'LIMIT ?' : ''}`).all(...(s.limit > 0 ? [s.split, s.limit] : [s.split])) as { id: string }[]).map((r) => r.id);
-    if (ids.length === 0) throw new Error(`no prompts in split "${s.split}" to evaluate on; import some with \`aries import FILE --split ${s.split}\``);
+    const ids = promptIds();
+    if (ids.length === 0) throw badInput(`no prompts in split "${s.split}" to evaluate on`, `import some with \`aries import FILE --split ${s.split}\``);
     createTrajectories(p.db, owner, ids, modelId);
   }
   await collectTrajectories(

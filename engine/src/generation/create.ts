@@ -19,5 +19,5 @@ export async function openBackend(p: Project, model: ModelRow, batchSize = p.con
       logger: p.log,
     });
   }
-  return OnnxBackend.open({ modelDir: model.path, batchSize, intraOpNumThreads: g.threads || undefined, logger: p.log });
+  return OnnxBackend.open({ modelDir: model.path, batchSize, intraOpNumThreads: g.threads || undefined, weights: g.onnxWeights, logger: p.log });
 }

@@ -46,6 +46,8 @@ export interface GenerationConfig {
   seed: number;
   /** End a trajectory early when a refinement repeats the previous answer. */
   stopWhenRepeated: boolean;
+  /** onnx backend: 'fp32' (the exported graph) or 'int8' (onnx/model_quantized.onnx, made by the trainer's quantize). */
+  onnxWeights: 'fp32' | 'int8';
   openai: OpenAIConfig;
 }
 
@@ -166,7 +168,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const r = new JsonReader(source, value);
   r.rejectUnknown(TOP_KEYS);
   const g = r.object('generation');
-  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'openai']);
+  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'openai']);
   const o = g.object('openai');
   o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop']);
   const s = r.object('selection');
@@ -209,6 +211,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       stop: g.stringList('stop', []),
       seed: g.integer('seed', 1234),
       stopWhenRepeated: g.boolean('stopWhenRepeated', true),
+      onnxWeights: g.oneOf('onnxWeights', ['fp32', 'int8'] as const, 'fp32'),
       openai: {
         baseUrl: o.string('baseUrl', 'http://127.0.0.1:8000/v1'),
         model: o.string('model', ''),

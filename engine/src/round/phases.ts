@@ -96,6 +96,7 @@ export async function trainPhase(p: Project, job: JobControl = {}): Promise<{ ro
 }
 
 export async function evaluatePhase(p: Project, modelId: number | null, job: JobControl = {}, limit?: number): Promise<EvaluationResults> {
+  importConfiguredPrompts(p); // the held-out files aries.json names, as generate does for train
   const model = modelId === null ? currentModel(p.db) : getModel(p.db, modelId);
   if (!model) throw new EngineError('NOT_FOUND', 'no current model to evaluate');
   const e = p.config.evaluation;
@@ -105,7 +106,10 @@ export async function evaluatePhase(p: Project, modelId: number | null, job: Job
       p,
       model.id,
       backend,
-      { split: e.split, limit: limit ?? e.limit, refinements: e.refinements, maxNewTokens: e.maxNewTokens, roundId: model.trained_in_round_id, chunkSize: p.config.generation.batchSize },
+      {
+        split: e.split, limit: limit ?? e.limit, refinements: e.refinements, maxNewTokens: e.maxNewTokens, roundId: model.trained_in_round_id, chunkSize: p.config.generation.batchSize,
+        ...(model.backend === 'onnx' && p.config.generation.onnxWeights === 'int8' ? { weights: 'int8' as const } : {}),
+      },
       job,
     );
   } finally {

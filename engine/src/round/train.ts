@@ -11,9 +11,9 @@ import type { JobControl } from '../progress';
 import type { Project } from '../project/project';
 import { parseHfTrainerOutput, parseTrainerLine, type TrainerLogLine } from '../protocol/trainer';
 import { type Db, now } from '../store/db';
-import { MODEL_FILES } from '../generation/onnx/model-folder';
+import { MODEL_FILES, QUANTIZED_FILES } from '../generation/onnx/model-folder';
 import { findTrainerPython } from './python';
-import { builtinCommand, expandCommand, exportCommand, trainerConfig } from './trainer-command';
+import { builtinCommand, expandCommand, exportCommand, quantizeCommand, trainerConfig } from './trainer-command';
 import { getRound, setRoundStatus } from './rounds';
 import { underWatchdog } from './trainer-watchdog';
 
@@ -103,6 +103,13 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
     const trained = outcome;
     outcome = await runTrainer(p, runId, exportCommand(python || findTrainerPython(p.config.training.python), outputDir), logPath, job);
     if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint could not be exported to ONNX: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
+    else outcome = { ...trained, exitCode: 0 };
+  }
+  // generation.onnxWeights "int8": the next round runs the quantized graph, so it is made now.
+  if (outcome.exitCode === 0 && p.config.generation.backend === 'onnx' && p.config.generation.onnxWeights === 'int8' && !QUANTIZED_FILES.some((f) => existsSync(join(outputDir, f)))) {
+    const trained = outcome;
+    outcome = await runTrainer(p, runId, quantizeCommand(python || findTrainerPython(p.config.training.python), outputDir), logPath, job);
+    if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint could not be quantized to int8: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
     else outcome = { ...trained, exitCode: 0 };
   }
   const finished = now();

@@ -56,3 +56,8 @@ export function trainerConfig(config: ProjectConfig, paths: { model: string; dat
 export function exportCommand(python: string, outputDir: string): string[] {
   return [python, '-m', 'aries_trainer', 'export', '--model_name_or_path', outputDir];
 }
+
+/** The int8 graph the engine runs with generation.onnxWeights "int8", made after a round trained. */
+export function quantizeCommand(python: string, outputDir: string): string[] {
+  return [python, '-m', 'aries_trainer', 'quantize', '--model_name_or_path', outputDir];
+}

@@ -1,4 +1,4 @@
-"""`python -m aries_trainer sft|dpo|rm|export [--field value ...] [--config file.json]`.
+"""`python -m aries_trainer sft|dpo|rm|export|quantize [--field value ...] [--config file.json]`.
 
 The flags are generated from the config dataclasses, so `--help` lists every field with its help.
 Exit codes: 0 done, 2 bad input (dataset, model folder, flags), 3 training failed (e.g. NaN loss),
@@ -16,7 +16,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import DPOConfig, ExportConfig, RMConfig, SFTConfig
+from .config import DPOConfig, ExportConfig, QuantizeConfig, RMConfig, SFTConfig
 from .dataset import DatasetError
 from .onnx_export import ExportError
 from .policy import ModelError
@@ -31,6 +31,7 @@ COMMANDS = {
     "dpo": (DPOConfig, "ARIES preference optimisation (DPO or IPO) on direct and refinement pairs."),
     "rm": (RMConfig, "Train a reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
     "export": (ExportConfig, "Export a checkpoint to ONNX with optimum (decoder-with-past for a causal LM, text-classification for a reward model)."),
+    "quantize": (QuantizeConfig, "Write int8 weights (onnxruntime's dynamic quantization) of a folder's decoder graph as model_quantized.onnx."),
 }
 
 
@@ -104,6 +105,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from .export_command import run_export
 
             run_export(cfg)
+        elif args.command == "quantize":
+            _require(cfg, "model_name_or_path")
+            from .quantize import run_quantize
+
+            run_quantize(cfg)
         else:
             _require(cfg, "model_name_or_path", "dataset_path", "output_dir")
             from .objectives import run_dpo, run_sft

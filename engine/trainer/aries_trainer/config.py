@@ -98,6 +98,12 @@ class ExportConfig:
 
 
 @dataclass
+class QuantizeConfig:
+    model_name_or_path: str = opt("", "Model folder with its ONNX decoder graph (onnx/model.onnx or model.onnx); model_quantized.onnx is written beside it.")
+    per_channel: bool = opt(False, "Quantize weights per output channel instead of per tensor.")
+
+
+@dataclass
 class RMConfig(LoopConfig):
     """Training a reward model (`rm`) with the Bradley-Terry loss on preference rows."""
 

@@ -5,7 +5,7 @@ import type { GenerateOptions, GenerationBackend, GenerationRequest, GenerationR
 import { decodeBatch, type BatchItem } from './decoder';
 import { loadDecoderSession, type DecoderGraph } from './decoder-graph';
 import { KvForward } from './kv-forward';
-import { readModelFolder, type ModelFolder } from './model-folder';
+import { type ModelFolder, type OnnxWeights, readModelFolder } from './model-folder';
 import { TokenSampler } from './sampling';
 import { ModelTokenizer } from './tokenizer';
 
@@ -22,6 +22,8 @@ export interface OnnxBackendOptions {
   batchSize?: number;
   /** onnxruntime's intra-op threads (default: onnxruntime's choice, one per physical core). */
   intraOpNumThreads?: number;
+  /** 'int8': run onnx/model_quantized.onnx (python -m aries_trainer quantize) instead of the exported graph. */
+  weights?: OnnxWeights;
   logger?: Logger;
 }
 
@@ -63,7 +65,7 @@ export class OnnxBackend implements GenerationBackend {
     if (!Number.isInteger(batchSize) || batchSize < 1) throw badInput(`onnx backend: batchSize is ${batchSize}; use a whole number ≥ 1`);
     const threads = options.intraOpNumThreads;
     if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) throw badInput(`onnx backend: intraOpNumThreads is ${threads}; use a whole number ≥ 0 (0 = onnxruntime's default)`);
-    const folder = readModelFolder(options.modelDir);
+    const folder = readModelFolder(options.modelDir, undefined, options.weights ?? 'fp32');
     const tokenizer = new ModelTokenizer(folder);
     const { session, graph } = await loadDecoderSession(folder, threads);
     const logger = options.logger ?? silentLogger;

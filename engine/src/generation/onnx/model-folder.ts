@@ -40,15 +40,24 @@ export interface ModelFolder {
 /** Graph files looked for, in order. */
 export const MODEL_FILES = ['onnx/model.onnx', 'model.onnx', 'onnx/decoder_model_merged.onnx', 'decoder_model_merged.onnx'];
 
+/** The int8 graph (`python -m aries_trainer quantize`; transformers.js and optimum name it so too). */
+export const QUANTIZED_FILES = ['onnx/model_quantized.onnx', 'model_quantized.onnx'];
+
+/** Which weights the onnx backend runs: the exported graph, or its int8 quantization. */
+export type OnnxWeights = 'fp32' | 'int8';
+
 const FIX_HINT = 'export the model with `python -m aries_trainer export` (tiny models) or `optimum-cli export onnx --task text-generation-with-past`';
 
 /** exportHint: what to do when the folder has no graph (the decoder export by default). */
-export function readModelFolder(dirInput: string, exportHint = FIX_HINT): ModelFolder {
+export function readModelFolder(dirInput: string, exportHint = FIX_HINT, weights: OnnxWeights = 'fp32'): ModelFolder {
   const dir = resolve(dirInput);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw badInput(`${dir}: the model folder does not exist`, 'set the model folder to a folder holding config.json, tokenizer.json and onnx/model.onnx');
   }
-  const modelFile = MODEL_FILES.find((f) => existsSync(join(dir, f)));
+  const modelFile = (weights === 'int8' ? QUANTIZED_FILES : MODEL_FILES).find((f) => existsSync(join(dir, f)));
+  if (!modelFile && weights === 'int8') {
+    throw badInput(`${join(dir, QUANTIZED_FILES[0]!)}: missing; generation.onnxWeights is "int8" but the folder has no quantized graph`, `run \`python -m aries_trainer quantize --model_name_or_path ${dir}\` (trained rounds get one by themselves), or set generation.onnxWeights to "fp32"`);
+  }
   if (!modelFile) throw badInput(`${join(dir, 'onnx/model.onnx')}: missing; the folder has no ONNX graph (also looked for model.onnx)`, exportHint);
 
   const configPath = join(dir, 'config.json');
