@@ -15,16 +15,17 @@
  *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
  *   ruleg  the rule with its verifier guard (skip a pair the verifier says is the wrong way round)
  *   nonll  as dpo, with rpo_alpha 0 (pure preference loss)
+ * Writes the table to --out and one image per variant (accuracy by round) to images/ beside it.
  * A run that already finished in --work is not run again (its report is reread), so the script
  * can be stopped and restarted.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { finished } from 'node:stream/promises';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RunReport } from '../engine/src/round/run-loop';
+import type { RunReport } from '../engine/src/protocol/engine';
 
 type Json = Record<string, unknown>;
 const ROOT = resolve(__dirname, '..');
@@ -58,7 +59,7 @@ interface RunResult {
 async function runOne(project: string, work: string, variant: string, seed: number, rounds: number, threads: number): Promise<RunResult> {
   const dir = join(work, `${variant}-seed${seed}`);
   const done = join(dir, 'report.json');
-  if (existsSync(done)) return JSON.parse(readFileSync(done, 'utf8')) as RunResult;
+  if (existsSync(done)) return refreshed(dir, done, rounds, JSON.parse(readFileSync(done, 'utf8')) as RunResult);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // The project as it is, without its state: every run starts from the starting model.
@@ -94,6 +95,32 @@ async function runOne(project: string, work: string, variant: string, seed: numb
   return result;
 }
 
+/**
+ * A finished run whose report predates the oracle figure (anyCorrect): each evaluated model is
+ * summarised again from its stored trajectories (`aries eval --model ID`: nothing is generated)
+ * and the report reread.
+ */
+async function refreshed(dir: string, done: string, rounds: number, result: RunResult): Promise<RunResult> {
+  const evals = [result.report.base.evaluation, ...result.report.rounds.map((r) => r.evaluation)].filter((e) => e !== null);
+  if (evals.every((e) => e.anyCorrect !== undefined)) return result;
+  for (const e of evals) await cli(['eval', '-p', dir, '--model', String(e.modelId), '--json']);
+  const report = JSON.parse(await cli(['run', dir, '--rounds', String(rounds), '--json'])) as RunReport;
+  const fresh: RunResult = { ...result, report };
+  writeFileSync(done, JSON.stringify(fresh, null, 2));
+  return fresh;
+}
+
+async function cli(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'engine/src/cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => void (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => void (stderr += d));
+  const status = await new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  if (status !== 0) throw new Error(`aries ${args.join(' ')} failed (exit ${status}): ${stderr.slice(-1500)}`);
+  return stdout;
+}
+
 /** Runs the tasks `jobs` at a time, keeping their order in the result. */
 async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
   const out: T[] = new Array<T>(tasks.length);
@@ -114,13 +141,14 @@ const cell = (xs: number[]): string => (xs.length ? `${(100 * mean(xs)).toFixed(
 
 function table(results: RunResult[], rounds: number): string {
   const k = Math.max(...results.map((r) => r.report.base.evaluation?.refineAt.length ?? 0));
+  const oracle = (evals: { anyCorrect?: number }[]): string => (evals.every((e) => e.anyCorrect !== undefined) ? cell(evals.map((e) => e.anyCorrect!)) : '–');
   const lines = [
-    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | rows d/r/k (mean) | wall s (mean) |`,
-    `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|`,
+    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | any step (oracle) % | rows d/r/k (mean) | wall s (mean) |`,
+    `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|---|`,
   ];
   const variants = [...new Set(results.map((r) => r.variant))];
   const base = results.map((r) => r.report.base.evaluation).filter((e) => e !== null);
-  lines.push(`| starting model | 0 | ${base[0]?.n ?? '–'} | ${cell(base.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(base.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | – | – |`);
+  lines.push(`| starting model | 0 | ${base[0]?.n ?? '–'} | ${cell(base.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(base.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${oracle(base)} | – | – |`);
   for (const v of variants) {
     const runs = results.filter((r) => r.variant === v);
     for (let round = 1; round <= rounds; round++) {
@@ -128,7 +156,7 @@ function table(results: RunResult[], rounds: number): string {
       const evals = rows.map((r) => r.evaluation).filter((e) => e !== null);
       const pairs = `${mean(rows.map((r) => r.pairs.direct)).toFixed(0)}/${mean(rows.map((r) => r.pairs.refine)).toFixed(0)}/${mean(rows.map((r) => r.pairs.keep ?? 0)).toFixed(0)}`;
       const wall = mean(rows.map((r) => Object.values(r.seconds).reduce((a, b) => a + b, 0))).toFixed(0);
-      lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${pairs} | ${wall} |`);
+      lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${oracle(evals)} | ${pairs} | ${wall} |`);
     }
   }
   return lines.join('\n');
@@ -158,6 +186,7 @@ async function main(): Promise<void> {
   const threads = jobs > 1 ? Math.max(1, Math.floor(availableParallelism() / jobs)) : 0;
   const tasks = seeds.flatMap((seed) => variants.map((v) => () => runOne(project, values.work, v, seed, rounds, threads)));
   const results = await pool(tasks, jobs);
+  const images = plots(results, rounds, resolve(dirname(resolve(values.out)), 'images'));
   const md = [
     `<!-- written by: npm run experiments -- --project ${values.project} --rounds ${rounds} --seeds ${values.seeds} --variants ${values.variants} -->`,
     `Held-out accuracy (verifier, greedy), mean ± sd over seeds ${seeds.join(', ')}; each run is \`aries run ${values.project} --rounds ${rounds}\` on a fresh copy with generation.seed and training seed set to the seed.`,
@@ -165,9 +194,39 @@ async function main(): Promise<void> {
     table(results, rounds),
     '',
     `Wall time per run: ${results.map((r) => `${r.variant}/${r.seed} ${r.seconds.toFixed(0)} s`).join(', ')}.`,
+    '',
+    ...images.map((f) => `![${basename(f, '.png')}](${relative(dirname(resolve(values.out)), f)})`),
   ].join('\n');
   writeFileSync(resolve(values.out), `${md}\n`);
   process.stdout.write(`${md}\n`);
+}
+
+/** One image per variant (scripts/plot_experiments.py, matplotlib from the venv): accuracy by round. */
+function plots(results: RunResult[], rounds: number, outDir: string): string[] {
+  const data: Record<string, { label: string; refineLabel: string; rounds: { round: number; direct: number[]; refine: number[]; oracle: number[] }[] }> = {};
+  for (const v of [...new Set(results.map((r) => r.variant))]) {
+    const runs = results.filter((r) => r.variant === v);
+    const at = (round: number) => runs.map((r) => (round === 0 ? r.report.base.evaluation : (r.report.rounds.find((x) => x.round === round)?.evaluation ?? null))).filter((e) => e !== null);
+    const k = runs[0]?.report.base.evaluation?.refineAt.length ?? 0;
+    data[v] = {
+      label: VARIANTS[v]?.label ?? v,
+      refineLabel: `refine@${k}`,
+      rounds: Array.from({ length: rounds + 1 }, (_, round) => {
+        const evals = at(round);
+        return { round, direct: evals.map((e) => e.direct), refine: evals.map((e) => e.refineAt.at(-1) ?? 0), oracle: evals.every((e) => e.anyCorrect !== undefined) ? evals.map((e) => e.anyCorrect!) : [] };
+      }),
+    };
+  }
+  const input = join(tmpdir(), `aries-experiments-plot-${process.pid}.json`);
+  writeFileSync(input, JSON.stringify(data));
+  const python = process.env.ARIES_PYTHON ?? join(ROOT, '.venv/bin/python');
+  const r = spawnSync(python, [join(ROOT, 'scripts/plot_experiments.py'), input, outDir], { encoding: 'utf8' });
+  rmSync(input, { force: true });
+  if (r.status !== 0) {
+    process.stderr.write(`[experiments] no plots (${python} scripts/plot_experiments.py failed): ${r.stderr.slice(-500)}\n`);
+    return [];
+  }
+  return r.stdout.trim().split('\n').filter(Boolean);
 }
 
 main().catch((err: unknown) => {

@@ -124,7 +124,8 @@ export const COMMANDS: Record<string, Command> = {
       const model = str(ctx, 'model');
       const limit = str(ctx, 'limit') === undefined ? undefined : intOption(str(ctx, 'limit'), 'limit', 0);
       const r = await evaluatePhase(p, model === undefined ? null : intOption(model, 'model', 0), job, limit);
-      say(ctx, renderTable(['n', 'direct', ...r.refineAt.map((_, i) => `refine@${i + 1}`)], [[String(r.n), pctText(r.direct), ...r.refineAt.map(pctText)]]));
+      const oracle = r.anyCorrect === undefined ? [] : [pctText(r.anyCorrect)];
+      say(ctx, renderTable(['n', 'direct', ...r.refineAt.map((_, i) => `refine@${i + 1}`), ...(oracle.length ? ['any step (oracle)'] : [])], [[String(r.n), pctText(r.direct), ...r.refineAt.map(pctText), ...oracle]]));
       return r;
     });
   },

@@ -84,7 +84,9 @@ function summarize(db: Db, evaluationId: number, modelId: number, refinements: n
   const n = byTrajectory.size;
   const correct = new Array<number>(refinements + 1).fill(0);
   const length = new Array<number>(refinements + 1).fill(0);
+  let anyCorrect = 0;
   for (const steps of byTrajectory.values()) {
+    if (steps.some((st) => st.value > 0)) anyCorrect++;
     for (let k = 0; k <= refinements; k++) {
       const step = steps[Math.min(k, steps.length - 1)];
       if (!step) continue;
@@ -93,7 +95,7 @@ function summarize(db: Db, evaluationId: number, modelId: number, refinements: n
     }
   }
   const rate = (x: number): number => (n ? x / n : 0);
-  return { evaluationId, modelId, n, direct: rate(correct[0] ?? 0), refineAt: correct.slice(1).map(rate), meanLength: length.map(rate) };
+  return { evaluationId, modelId, n, direct: rate(correct[0] ?? 0), refineAt: correct.slice(1).map(rate), meanLength: length.map(rate), anyCorrect: rate(anyCorrect) };
 }
 
 /** The newest complete held-out evaluation of a model, or null when it has none. */

@@ -25,6 +25,12 @@ export interface EvaluationResults {
   refineAt: number[];
   /** Mean characters of the answer at each step. */
   meanLength: number[];
+  /**
+   * Inference-time selection by an oracle verifier: the share of prompts where any of y0..yK is
+   * right — the ceiling of picking one answer of the trajectory (by a reward model, by a rule).
+   * Absent in evaluations stored before it was computed.
+   */
+  anyCorrect?: number;
 }
 
 export interface ExportCounts {
