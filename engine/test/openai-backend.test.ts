@@ -186,6 +186,25 @@ describe('concurrency', () => {
     assert.ok(ratio > 0.3, `throughput ratio ${ratio.toFixed(2)} is far below C/L`);
   });
 
+  test('loadFirst: the first request goes alone (a server loads the model once), the rest concurrently; later calls are not held back', async () => {
+    server.reset();
+    server.latencyMs = 60;
+    const b = backend({ maxConcurrency: 4, loadFirst: true });
+    const seen: number[] = [];
+    server.behave(() => {
+      seen.push(server.inFlight);
+      return undefined;
+    });
+    await b.generate(Array.from({ length: 9 }, (_, i) => req(`l${i}`, `q${i}`)));
+    assert.equal(seen[0], 1, 'the first request was alone on the server');
+    assert.equal(seen[1], 1, 'the second started after the first answered');
+    assert.ok(Math.max(...seen) >= 2, `the others overlapped: ${JSON.stringify(seen)}`);
+    seen.length = 0;
+    await b.generate(Array.from({ length: 4 }, (_, i) => req(`m${i}`, `q${i}`)));
+    assert.ok(Math.max(...seen) >= 2, `a second call starts concurrently at once: ${JSON.stringify(seen)}`);
+    server.behave(() => undefined);
+  });
+
   test('requests share a pool of at most maxConcurrency keep-alive connections, streamed or not', async () => {
     const C = 3;
     server.latencyMs = 5;

@@ -226,7 +226,9 @@ describe('transformers serve across rounds: the trained checkpoint is served by 
       name: 'real-server-rounds',
       model: join(work, 'model'),
       prompts: { train: ['train.jsonl'], heldout: ['heldout.jsonl'] },
-      generation: { backend: 'openai', refinements: 2, maxNewTokens: 28, temperature: 1.0, stopWhenRepeated: false, openai: { baseUrl: server.baseUrl, maxConcurrency: 3, timeoutMs: 60_000 } },
+      // loadFirst: after training, the first requests name a checkpoint the server has not loaded;
+      // sent together, transformers serve loads it once per request and fails them (HTTP 500).
+      generation: { backend: 'openai', refinements: 2, maxNewTokens: 28, temperature: 1.0, stopWhenRepeated: false, openai: { baseUrl: server.baseUrl, maxConcurrency: 3, timeoutMs: 60_000, loadFirst: true } },
       evaluation: { limit: 8, refinements: 1, maxNewTokens: 28 },
       export: { kinds: ['direct', 'refine', 'keep'] },
       training: { objective: 'sft', sft: { learning_rate: 0.0003, num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 } },

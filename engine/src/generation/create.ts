@@ -16,6 +16,7 @@ export async function openBackend(p: Project, model: ModelRow, batchSize = p.con
       apiKeyEnv: g.openai.apiKeyEnv,
       requestTimeoutMs: g.openai.timeoutMs,
       serverStop: g.openai.serverStop,
+      loadFirst: g.openai.loadFirst,
       logger: p.log,
     });
   }

@@ -28,6 +28,8 @@ export interface OpenAIConfig {
    * (`transformers serve` 4.57 fails the request; the server then runs to maxNewTokens).
    */
   serverStop: boolean;
+  /** Send each phase's first request alone (servers that load a model on demand, without a lock: transformers serve). */
+  loadFirst: boolean;
 }
 
 export interface GenerationConfig {
@@ -170,7 +172,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const g = r.object('generation');
   g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'openai']);
   const o = g.object('openai');
-  o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop']);
+  o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop', 'loadFirst']);
   const s = r.object('selection');
   s.rejectUnknown(['strategy', 'compute', 'minMargin', 'maxLengthRatio', 'ruleGuard', 'rmScorer', 'verifierScorer']);
   const strategy = s.oneOf('strategy', STRATEGIES, 'verifier');
@@ -220,6 +222,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
         maxConcurrency: o.integer('maxConcurrency', 8, 1, 1024),
         timeoutMs: o.integer('timeoutMs', 120_000, 100),
         serverStop: o.boolean('serverStop', true),
+        loadFirst: o.boolean('loadFirst', false),
       },
     },
     scoring: { scorers: sc.stringList('scorers', ['verifier']) },

@@ -34,6 +34,11 @@ export interface OpenAIBackendOptions extends HttpOptions {
    * cut at the first one here, for servers that mishandle `stop` (transformers serve 4.57).
    */
   serverStop?: boolean;
+  /**
+   * Send the first request alone, then the rest concurrently (default false): for servers that
+   * load a model on its first request and fail concurrent first requests (transformers serve).
+   */
+  loadFirst?: boolean;
 }
 
 const WHO = 'openai backend';
@@ -49,8 +54,11 @@ export class OpenAIBackend implements GenerationBackend {
   private readonly maxConcurrency: number;
   private readonly extraBody: JsonObject;
   private readonly serverStop: boolean;
+  private readonly loadFirst: boolean;
   /** close() aborts everything still in flight. */
   private readonly closing = new AbortController();
+  /** Whether a request of this backend has been answered (the model is loaded on the server). */
+  private answered = false;
 
   constructor(options: OpenAIBackendOptions) {
     const base = baseUrl(options.baseUrl, WHO, EXAMPLE_URL);
@@ -63,6 +71,7 @@ export class OpenAIBackend implements GenerationBackend {
     this.maxConcurrency = positiveInt(options.maxConcurrency ?? 8, `${WHO}: maxConcurrency`);
     this.extraBody = options.extraBody ?? {};
     this.serverStop = options.serverStop ?? true;
+    this.loadFirst = options.loadFirst ?? false;
     this.url = `${base}${this.mode === 'chat' ? '/chat/completions' : '/completions'}`;
     this.client = new HttpJsonClient(httpSettings(options, WHO, this.model, 'generation', 300_000, this.maxConcurrency));
     this.modelId = `${this.model} @ ${displayUrl(base)}`;
@@ -73,18 +82,22 @@ export class OpenAIBackend implements GenerationBackend {
     requests.forEach((r) => this.check(r));
     const link = linkSignals([options.signal, this.closing.signal]);
     const results = new Array<GenerationResult>(requests.length);
+    const run = async (index: number, signal: AbortSignal): Promise<void> => {
+      const result = await this.one(requests[index]!, signal, options.onDelta);
+      results[index] = result;
+      options.onResult?.(result);
+    };
     try {
-      await runBounded(
-        requests.length,
-        this.maxConcurrency,
-        async (index, signal) => {
-          const result = await this.one(requests[index], signal, options.onDelta);
-          results[index] = result;
-          options.onResult?.(result);
-        },
-        link.signal,
-        'generation',
-      );
+      // loadFirst: the first request of a backend goes alone, so a server that loads the model on
+      // demand without a lock loads it once instead of once per concurrent request
+      // (transformers serve fails those with HTTP 500; docs/servers.md).
+      let first = 0;
+      if (this.loadFirst && !this.answered && requests.length > 0) {
+        await runBounded(1, 1, (_i, signal) => run(0, signal), link.signal, 'generation');
+        this.answered = true;
+        first = 1;
+      }
+      await runBounded(requests.length - first, this.maxConcurrency, (index, signal) => run(index + first, signal), link.signal, 'generation');
     } finally {
       link.dispose();
     }
