@@ -24,12 +24,41 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
 export class EngineError extends Error {
   constructor(
     readonly code: ErrorCode,
-    message: string,
+    /** What went wrong and where, without the hint (the message is both). */
+    readonly detail: string,
     readonly hint?: string,
   ) {
-    super(hint ? `${message}; ${hint}` : message);
+    super(hint ? `${detail}; ${hint}` : detail);
     this.name = 'EngineError';
   }
+}
+
+/**
+ * The known name a misspelt one most likely meant ("anwser" → "answer", "learningrate" →
+ * "learning_rate"): the same once case, `_` and `-` are ignored, else the nearest within two
+ * edits; undefined when nothing is that close. For "did you mean" in error messages.
+ */
+export function didYouMean(name: string, known: readonly string[]): string | undefined {
+  const norm = (x: string): string => x.toLowerCase().replace(/[_-]/g, '');
+  const same = known.find((k) => norm(k) === norm(name));
+  if (same !== undefined) return same;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = editDistance(k.toLowerCase(), name.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 export function badInput(message: string, hint?: string): EngineError {

@@ -29,9 +29,11 @@ export interface EvaluationSettings {
 export async function evaluateModel(p: Project, modelId: number, backend: GenerationBackend, s: EvaluationSettings, job: JobControl = {}): Promise<EvaluationResults> {
   const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, template: p.template.template, ...(s.weights ? { weights: s.weights } : {}) });
   let row = p.db.prepare('SELECT id FROM evaluations WHERE model_id = ? AND config_json = ? ORDER BY id DESC LIMIT 1').get(modelId, configJson) as { id: number } | undefined;
-  const promptIds = (): string[] => (p.db.prepare(`SELECT id FROM prompts WHERE split = ? ORDER BY seq ${s.limit > 0 ? 'LIMIT ?' : ''}`).all(...(s.limit > 0 ? [s.split, s.limit] : [s.split])) as { id: string }[]).map((r) => r.id);
-  // Checked before anything is written: a split with no prompts leaves no evaluation behind.
-  if (!row && promptIds().length === 0) throw badInput(`no prompts in split "${s.split}" to evaluate on`, `import some with \`aries import FILE --split ${s.split}\`, or list them under prompts.${s.split} in aries.json`);
+  // A new evaluation (or one killed before its trajectories were written) starts from the split's
+  // prompts, checked before anything is written: a split with no prompts leaves nothing behind.
+  const fresh = !row || countTrajectories(p.db, { kind: 'evaluation', id: row.id }) === 0;
+  const ids = fresh ? (p.db.prepare(`SELECT id FROM prompts WHERE split = ? ORDER BY seq ${s.limit > 0 ? 'LIMIT ?' : ''}`).all(...(s.limit > 0 ? [s.split, s.limit] : [s.split])) as { id: string }[]).map((r) => r.id) : [];
+  if (fresh && ids.length === 0) throw badInput(`no prompts in split "${s.split}" to evaluate on`, `import some with \`aries import FILE --split ${s.split}\`, or list them under prompts.${s.split} in aries.json`);
   if (!row) {
     const info = p.db
       .prepare("INSERT INTO evaluations (model_id, round_id, split, config_json, status, created_at) VALUES (?, ?, ?, ?, 'running', ?)")
@@ -39,11 +41,7 @@ export async function evaluateModel(p: Project, modelId: number, backend: Genera
     row = { id: Number(info.lastInsertRowid) };
   }
   const owner = { kind: 'evaluation' as const, id: row.id };
-  if (countTrajectories(p.db, owner) === 0) {
-    const ids = promptIds();
-    if (ids.length === 0) throw badInput(`no prompts in split "${s.split}" to evaluate on`, `import some with \`aries import FILE --split ${s.split}\``);
-    createTrajectories(p.db, owner, ids, modelId);
-  }
+  if (fresh) createTrajectories(p.db, owner, ids, modelId);
   await collectTrajectories(
     p.db,
     owner,

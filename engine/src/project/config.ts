@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { badInput } from '../errors';
+import { badInput, didYouMean } from '../errors';
 import { ENGINE_SET_FIELDS, TRAINER_FIELDS } from '../protocol/trainer-fields';
 import { JsonReader } from './config-reader';
 
@@ -285,7 +285,7 @@ function checkTrainerFields(source: string, objective: (typeof TRAINING_OBJECTIV
     if (ENGINE_SET_FIELDS.includes(key)) throw badInput(`${where} is set by the engine for every run`, 'remove it: the run\'s model, dataset and output folder come from the project');
     const field = known[key];
     if (!field) {
-      const near = Object.keys(known).find((k) => closeTo(k, key));
+      const near = didYouMean(key, Object.keys(known));
       throw badInput(`${where}: unknown field${near ? ` (did you mean "${near}"?)` : ''}`, help);
     }
     const ok =
@@ -294,17 +294,6 @@ function checkTrainerFields(source: string, objective: (typeof TRAINING_OBJECTIV
     if (!ok) throw badInput(`${where} must be ${noun}, got ${JSON.stringify(value)}`, help);
     if (field.choices && !field.choices.includes(String(value))) throw badInput(`${where} is ${JSON.stringify(value)}; use one of ${field.choices.join(', ')}`);
   }
-}
-
-/** A likely misspelling: one edit apart, or the same once underscores and case are ignored. */
-function closeTo(a: string, b: string): boolean {
-  const norm = (x: string) => x.toLowerCase().replace(/[_-]/g, '');
-  if (norm(a) === norm(b)) return true;
-  if (Math.abs(a.length - b.length) > 1) return false;
-  let i = 0;
-  while (i < a.length && a[i] === b[i]) i++;
-  const tail = (x: string, n: number) => x.slice(i + n);
-  return tail(a, 1) === tail(b, 1) || tail(a, 1) === tail(b, 0) || tail(a, 0) === tail(b, 1) || (a[i] === b[i + 1] && a[i + 1] === b[i] && tail(a, 2) === tail(b, 2));
 }
 
 function readLora(l: JsonReader): LoraConfig {

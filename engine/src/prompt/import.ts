@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { EngineError, badInput } from '../errors';
+import { EngineError, badInput, didYouMean } from '../errors';
 import type { ChatMessage, PromptInput } from '../generation/backend';
 import { type Db, now } from '../store/db';
 import type { ImportResult } from '../protocol/engine-types';
@@ -19,17 +19,6 @@ const MAX_LINE_BYTES = 4 * 1024 * 1024;
 const ROLES = new Set(['system', 'user', 'assistant']);
 /** What a prompt row may hold; "meta" carries the user's own fields and is not read. */
 const ROW_KEYS = ['id', 'prompt', 'messages', 'reference', 'answer', 'meta'];
-
-/** Levenshtein distance, for "did you mean" on a misspelt key. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
 
 export function importPrompts(db: Db, file: string, split = 'train'): ImportResult {
   return importPromptFiles(db, [file], split)[0]!;
@@ -91,10 +80,7 @@ export function importPromptFiles(db: Db, files: readonly string[], split = 'tra
 
 /** The same error, saying that the other files were not imported either. */
 function withNothingImported(err: unknown, nothing: string): unknown {
-  if (nothing === '' || !(err instanceof EngineError)) return err;
-  const suffix = err.hint ? `; ${err.hint}` : '';
-  const message = suffix && err.message.endsWith(suffix) ? err.message.slice(0, -suffix.length) : err.message;
-  return new EngineError(err.code, `${message}${nothing}`, err.hint);
+  return nothing !== '' && err instanceof EngineError ? new EngineError(err.code, `${err.detail}${nothing}`, err.hint) : err;
 }
 
 function parseFile(file: string): ParsedPrompt[] {
@@ -159,7 +145,7 @@ function parseRow(value: unknown, where: string): ParsedPrompt {
   const row = value as Record<string, unknown>;
   for (const key of Object.keys(row)) {
     if (ROW_KEYS.includes(key)) continue;
-    const near = ROW_KEYS.find((k) => k !== 'meta' && editDistance(k, key.toLowerCase()) <= 2);
+    const near = didYouMean(key, ROW_KEYS.filter((k) => k !== 'meta'));
     throw badInput(
       `${where}: unknown key "${key}"${near ? ` (did you mean "${near}"?)` : ''}`,
       `a prompt row has ${ROW_KEYS.map((k) => `"${k}"`).join(', ')}; put anything else under "meta", which is kept out of the prompt`,

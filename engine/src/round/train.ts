@@ -13,7 +13,7 @@ import { parseHfTrainerOutput, parseTrainerLine, type TrainerLogLine } from '../
 import { type Db, now } from '../store/db';
 import { MODEL_FILES, QUANTIZED_FILES } from '../generation/onnx/model-folder';
 import { findTrainerPython } from './python';
-import { builtinCommand, expandCommand, exportCommand, quantizeCommand, trainerConfig } from './trainer-command';
+import { builtinCommand, expandCommand, trainerConfig, trainerToolCommand } from './trainer-command';
 import { getRound, setRoundStatus } from './rounds';
 import { underWatchdog } from './trainer-watchdog';
 
@@ -97,19 +97,19 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   setRoundStatus(p.db, roundId, 'training');
 
   let outcome = await runTrainer(p, runId, command, logPath, job);
-  // A command that writes no ONNX graph (`trl dpo`, any Hugging Face trainer): the next round's
-  // generation needs one, so optimum exports the checkpoint now, as part of this run.
-  if (outcome.exitCode === 0 && p.config.generation.backend === 'onnx' && existsSync(join(outputDir, 'config.json')) && !MODEL_FILES.some((f) => existsSync(join(outputDir, f)))) {
+  // What the next round's generation needs and a training command may not have written, made now
+  // as part of this run: the ONNX graph (`trl dpo` and other Hugging Face trainers write none),
+  // and its int8 quantization when generation.onnxWeights is "int8".
+  const g = p.config.generation;
+  const followUps = [
+    { tool: 'export', needed: () => existsSync(join(outputDir, 'config.json')) && !MODEL_FILES.some((f) => existsSync(join(outputDir, f))), failed: 'could not be exported to ONNX' },
+    { tool: 'quantize', needed: () => g.onnxWeights === 'int8' && !QUANTIZED_FILES.some((f) => existsSync(join(outputDir, f))), failed: 'could not be quantized to int8' },
+  ] as const;
+  for (const step of followUps) {
+    if (outcome.exitCode !== 0 || g.backend !== 'onnx' || !step.needed()) continue;
     const trained = outcome;
-    outcome = await runTrainer(p, runId, exportCommand(python || findTrainerPython(p.config.training.python), outputDir), logPath, job);
-    if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint could not be exported to ONNX: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
-    else outcome = { ...trained, exitCode: 0 };
-  }
-  // generation.onnxWeights "int8": the next round runs the quantized graph, so it is made now.
-  if (outcome.exitCode === 0 && p.config.generation.backend === 'onnx' && p.config.generation.onnxWeights === 'int8' && !QUANTIZED_FILES.some((f) => existsSync(join(outputDir, f)))) {
-    const trained = outcome;
-    outcome = await runTrainer(p, runId, quantizeCommand(python || findTrainerPython(p.config.training.python), outputDir), logPath, job);
-    if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint could not be quantized to int8: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
+    outcome = await runTrainer(p, runId, trainerToolCommand(python || findTrainerPython(p.config.training.python), step.tool, outputDir), logPath, job);
+    if (outcome.exitCode !== 0) outcome.error = `the trained checkpoint ${step.failed}: ${outcome.error ?? `exit ${outcome.exitCode}`}`;
     else outcome = { ...trained, exitCode: 0 };
   }
   const finished = now();

@@ -52,12 +52,11 @@ export function trainerConfig(config: ProjectConfig, paths: { model: string; dat
   return fields;
 }
 
-/** The export the engine runs after a training command that left no ONNX graph (`trl dpo`, any HF trainer). */
-export function exportCommand(python: string, outputDir: string): string[] {
-  return [python, '-m', 'aries_trainer', 'export', '--model_name_or_path', outputDir];
-}
-
-/** The int8 graph the engine runs with generation.onnxWeights "int8", made after a round trained. */
-export function quantizeCommand(python: string, outputDir: string): string[] {
-  return [python, '-m', 'aries_trainer', 'quantize', '--model_name_or_path', outputDir];
+/**
+ * What the engine runs on a trained checkpoint after its training command: `export` (the ONNX
+ * graph, when the command wrote none: `trl dpo`, any Hugging Face trainer) or `quantize` (the int8
+ * graph, with generation.onnxWeights "int8").
+ */
+export function trainerToolCommand(python: string, tool: 'export' | 'quantize', outputDir: string): string[] {
+  return [python, '-m', 'aries_trainer', tool, '--model_name_or_path', outputDir];
 }
