@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GREEDY, type GenerationRequest } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
-import { PYTHON, TRAINER_DIR } from '../test/support/tiny-model';
+import { quantizeModel } from '../test/support/tiny-model';
 import { fmt, median } from './measure';
 import type { BenchModel } from './models';
 import { info, type SectionResult } from './report';
@@ -34,7 +33,7 @@ export async function int8Bench(models: BenchModel[], plan: Int8Plan, log: (line
     try {
       cpSync(model.dir, dir, { recursive: true });
       rmSync(join(dir, 'onnx/model_quantized.onnx'), { force: true });
-      execFileSync(PYTHON, ['-m', 'aries_trainer', 'quantize', '--model_name_or_path', dir], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'ignore', 'pipe'] });
+      quantizeModel(dir);
       const fp32 = await OnnxBackend.open({ modelDir: dir, batchSize: plan.batchSize, intraOpNumThreads: 1 });
       const int8 = await OnnxBackend.open({ modelDir: dir, batchSize: plan.batchSize, intraOpNumThreads: 1, weights: 'int8' });
       try {

@@ -1,11 +1,11 @@
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GenerationBackend, GenerationRequest, GenerationResult } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
 import type { ModelTokenizer } from '../src/generation/onnx/tokenizer';
 import { OpenAIBackend } from '../src/generation/openai/backend';
-import { startTransformersServe, transformersServeUnavailable } from '../test/support/transformers-serve';
+import { servableCopy, startTransformersServe, transformersServeUnavailable } from '../test/support/transformers-serve';
 import { fmt, median } from './measure';
 import type { BenchModel } from './models';
 import { info, skipped, type SectionResult } from './report';
@@ -51,11 +51,7 @@ export async function realServerBench(model: BenchModel, plan: ServerPlan, log: 
   const why = transformersServeUnavailable();
   if (why) return { findings: [skipped(SECTION, 'transformers serve', why)], notes: [] };
   const work = mkdtempSync(join(tmpdir(), 'aries-bench-server-'));
-  const served = join(work, 'model');
-  cpSync(model.dir, served, { recursive: true });
-  // transformers serve samples only where generation_config says do_sample.
-  const genPath = join(served, 'generation_config.json');
-  writeFileSync(genPath, JSON.stringify({ ...JSON.parse(readFileSync(genPath, 'utf8')), do_sample: true }, null, 2));
+  const served = servableCopy(model.dir, join(work, 'model'));
   log(`${SECTION}: starting transformers serve on ${model.name}`);
   const server = await startTransformersServe(served);
   const remote = new OpenAIBackend({ baseUrl: server.baseUrl, model: server.model, maxConcurrency: plan.concurrency, requestTimeoutMs: 120_000 });

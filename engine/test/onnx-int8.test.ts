@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import { EngineError } from '../src/errors';
 import { GREEDY, type GenerationRequest } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
 import { parseProjectConfig } from '../src/project/config';
-import { PYTHON, TRAINER_DIR, tinyModel, torchUnavailable } from './support/tiny-model';
+import { quantizeModel, tinyModel, torchUnavailable } from './support/tiny-model';
 
 /**
  * int8 weights (generation.onnxWeights "int8"): `python -m aries_trainer quantize` writes
@@ -35,7 +34,7 @@ describe('int8 weights in the onnx backend', { skip: model.skip, timeout: 300_00
     work = mkdtempSync(join(tmpdir(), 'aries-int8-'));
     dir = join(work, 'model');
     cpSync(model.dir!, dir, { recursive: true });
-    execFileSync(PYTHON, ['-m', 'aries_trainer', 'quantize', '--model_name_or_path', dir], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'pipe', 'pipe'] });
+    quantizeModel(dir);
     fp32 = await OnnxBackend.open({ modelDir: dir, batchSize: 6, intraOpNumThreads: 1 });
     int8 = await OnnxBackend.open({ modelDir: dir, batchSize: 6, intraOpNumThreads: 1, weights: 'int8' });
   });

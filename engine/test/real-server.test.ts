@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +10,7 @@ import { OnnxBackend } from '../src/generation/onnx/backend';
 import { OpenAIBackend } from '../src/generation/openai/backend';
 import { runCli } from './support/bundled-cli';
 import { tinyModel } from './support/tiny-model';
-import { type TransformersServe, startTransformersServe, transformersServeUnavailable } from './support/transformers-serve';
+import { type TransformersServe, servableCopy, startTransformersServe, transformersServeUnavailable } from './support/transformers-serve';
 
 /**
  * The engine's `openai` backend against a real OpenAI-compatible server: `transformers serve`
@@ -41,12 +41,7 @@ describe('transformers serve: a real OpenAI-compatible server', { skip, timeout:
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'aries-real-server-'));
-    served = join(work, 'model');
-    cpSync(model.dir!, served, { recursive: true });
-    // transformers serve samples only where the checkpoint's generation_config says do_sample (a
-    // request's temperature alone does not turn it on), as instruct checkpoints on the Hub do.
-    const genPath = join(served, 'generation_config.json');
-    writeFileSync(genPath, JSON.stringify({ ...JSON.parse(readFileSync(genPath, 'utf8')), do_sample: true }, null, 2));
+    served = servableCopy(model.dir!, join(work, 'model'));
     server = await startTransformersServe(served);
     local = await OnnxBackend.open({ modelDir: served, batchSize: QUESTIONS.length, intraOpNumThreads: 1 });
   });
@@ -200,11 +195,7 @@ describe('transformers serve across rounds: the trained checkpoint is served by 
   let server: TransformersServe;
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'aries-real-server-rounds-'));
-    const base = join(work, 'model');
-    cpSync(model.dir!, base, { recursive: true });
-    const genPath = join(base, 'generation_config.json');
-    writeFileSync(genPath, JSON.stringify({ ...JSON.parse(readFileSync(genPath, 'utf8')), do_sample: true }, null, 2));
-    server = await startTransformersServe(base, { forceModel: false });
+    server = await startTransformersServe(servableCopy(model.dir!, join(work, 'model')), { forceModel: false });
   });
   after(async () => {
     await server?.close();

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { RunReport } from '../src/round/run-loop';
 import { cli, sumsProject } from './support/sums-project';
-import { PYTHON, TRAINER_DIR } from './support/tiny-model';
+import { quantizeModel } from './support/tiny-model';
 
 describe('aries run: the whole loop on a real model with the real trainer', () => {
   const project = sumsProject();
@@ -121,8 +120,7 @@ describe('aries run with int8 weights (generation.onnxWeights "int8")', () => {
     const missing = cli(['generate', '-p', project.root]);
     assert.equal(missing.code, 2, missing.stderr);
     assert.match(missing.stderr, /model_quantized\.onnx: missing; generation\.onnxWeights is "int8".*aries_trainer quantize/);
-    const q = spawnSync(PYTHON, ['-m', 'aries_trainer', 'quantize', '--model_name_or_path', base], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, encoding: 'utf8' });
-    assert.equal(q.status, 0, q.stderr);
+    quantizeModel(base);
     const r = cli(['run', project.root, '--rounds', '1']);
     assert.equal(r.code, 0, r.stderr);
     const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });

@@ -15,17 +15,7 @@ export type HfArch = 'llama' | 'qwen2';
 const BUILDER = join(REPO_ROOT, 'engine/trainer/tests/tiny_hf.py');
 
 export function hfModel(arch: HfArch, seed = 0): ModelOrSkip {
-  const why = torchUnavailable();
-  if (why) return { skip: `cannot build the ${arch} test model: ${why}` };
-  const key = trainerCacheKey(readFileSync(BUILDER), arch, String(seed));
-  return {
-    dir: cachedModel(`hf-${arch}-${key}`, 'onnx/model.onnx', (work, env) => {
-      const out = join(work, arch);
-      execFileSync(PYTHON, [BUILDER, '--arch', arch, '--out', out, '--seed', String(seed)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      runTrainer(['export', '--model_name_or_path', out], env, `exporting the ${arch} test model with optimum`);
-      return out;
-    }),
-  };
+  return built(arch, seed, { what: 'test model', cache: 'hf', flags: [], key: [String(seed)] });
 }
 
 /**
@@ -34,14 +24,20 @@ export function hfModel(arch: HfArch, seed = 0): ModelOrSkip {
  * text-classification task) into onnx/: what rm:onnx reads.
  */
 export function hfRewardModel(arch: HfArch, seed = 0): ModelOrSkip {
+  return built(arch, seed, { what: 'reward model', cache: 'hf-rm', flags: ['--task', 'reward', '--initializer-range', '0.2'], key: ['reward', String(seed)] });
+}
+
+/** tiny_hf.py with `flags`, then the trainer's export; cached as `cache`-arch-hash of the sources and `key`. */
+function built(arch: HfArch, seed: number, b: { what: string; cache: string; flags: string[]; key: string[] }): ModelOrSkip {
+  const { what, flags } = b;
   const why = torchUnavailable();
-  if (why) return { skip: `cannot build the ${arch} reward model: ${why}` };
-  const key = trainerCacheKey(readFileSync(BUILDER), arch, 'reward', String(seed));
+  if (why) return { skip: `cannot build the ${arch} ${what}: ${why}` };
+  const name = `${b.cache}-${arch}-${trainerCacheKey(readFileSync(BUILDER), arch, ...b.key)}`;
   return {
-    dir: cachedModel(`hf-rm-${arch}-${key}`, 'onnx/model.onnx', (work, env) => {
+    dir: cachedModel(name, 'onnx/model.onnx', (work, env) => {
       const out = join(work, arch);
-      execFileSync(PYTHON, [BUILDER, '--arch', arch, '--task', 'reward', '--out', out, '--seed', String(seed), '--initializer-range', '0.2'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-      runTrainer(['export', '--model_name_or_path', out], env, `exporting the ${arch} reward model with optimum`);
+      execFileSync(PYTHON, [BUILDER, '--arch', arch, ...flags, '--out', out, '--seed', String(seed)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      runTrainer(['export', '--model_name_or_path', out], env, `exporting the ${arch} ${what} with optimum`);
       return out;
     }),
   };

@@ -118,6 +118,11 @@ export function runTrainer(args: string[], env: NodeJS.ProcessEnv, what: string)
   if (run.status !== 0) throw new Error(`${what} failed (exit ${run.status}):\n${run.stderr}\n${run.stdout.slice(-2000)}`);
 }
 
+/** Writes onnx/model_quantized.onnx into a model folder (`python -m aries_trainer quantize`). */
+export function quantizeModel(dir: string): void {
+  runTrainer(['quantize', '--model_name_or_path', dir], { ...process.env, PYTHONPATH: TRAINER_DIR }, `quantizing ${dir}`);
+}
+
 function buildCached(): string {
   const rows = trainingRows();
   const key = trainerCacheKey(JSON.stringify({ ARCH, SFT_FLAGS }), rows);

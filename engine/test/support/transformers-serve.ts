@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { PYTHON } from './tiny-model';
 
@@ -22,6 +24,18 @@ export function transformersServeUnavailable(): string | undefined {
   if (r.error) return `${PYTHON} cannot be started (${r.error.message}); run npm run setup`;
   if (r.status !== 0) return `${PYTHON} lacks transformers serve's packages (fastapi, uvicorn, openai): ${r.stderr.trim().split('\n').pop()}; run npm run setup`;
   return undefined;
+}
+
+/**
+ * Copies a checkpoint to `into` for serving: transformers serve samples only where the
+ * checkpoint's generation_config.json says do_sample (a request's temperature alone does not turn
+ * it on), as instruct checkpoints on the Hub do, so the copy says so. Returns `into`.
+ */
+export function servableCopy(modelDir: string, into: string): string {
+  cpSync(modelDir, into, { recursive: true });
+  const genPath = join(into, 'generation_config.json');
+  writeFileSync(genPath, JSON.stringify({ ...JSON.parse(readFileSync(genPath, 'utf8')), do_sample: true }, null, 2));
+  return into;
 }
 
 async function freePort(): Promise<number> {
