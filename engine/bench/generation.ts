@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GREEDY, type GenerationRequest } from '../src/generation/backend';
+import { GREEDY, type GenerationRequest, type PromptInput } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
 import { silentLogger } from '../src/log';
 import { closeProject, openProject } from '../src/project/project';
@@ -10,6 +10,7 @@ import { openRound } from '../src/round/rounds';
 import { collectTrajectories } from '../src/trajectory/collect';
 import { createTrajectories } from '../src/trajectory/store';
 import { fmt, median } from './measure';
+import { REPO_ROOT } from '../test/support/tiny-model';
 import type { BenchModel } from './models';
 import { RecordingBackend } from './recording-backend';
 import { atLeast, atMost, info, type Finding, type SectionResult } from './report';
@@ -33,7 +34,20 @@ export interface GenerationPlan {
   /** Repetitions of the trajectory comparison (each one collection, the peer taking turns with it). */
   trajectoryReps: number;
   single: { prompts: number; maxNewTokens: number };
-  trajectory: { prompts: number; refinements: number; maxNewTokens: number; sequentialSample: number };
+  trajectory: {
+    prompts: number;
+    /** The engine's onnx batchSize and the collector's chunk; the peer's calls are that size too. */
+    batchSize: number;
+    refinements: number;
+    maxNewTokens: number;
+    sequentialSample: number;
+    /** 'short': the bundled model's arithmetic; 'long': a shared system prompt and a word problem, ~300 tokens. */
+    kind: 'short' | 'long';
+    /** 0 (default): greedy. */
+    temperature?: number;
+  };
+  /** The trajectories target, engine with everything on / transformers.js's best. */
+  trajectoryTarget: number;
 }
 
 const SECTION = 'generation';
@@ -46,10 +60,77 @@ export function questions(n: number): string[] {
   );
 }
 
+/** Instructions every long prompt starts with, as a project's system prompt would be. */
+const SYSTEM =
+  'You are a careful assistant for arithmetic word problems. Read the question, work it out step by step in short lines, ' +
+  'check each step against the numbers in the question, and end with "Answer: N" on a line of its own, where N is a whole number.';
+
+/** ~300 tokens with the bench decoder's byte-level tokenizer: the system prompt and a word problem. */
+export function longPrompts(n: number): PromptInput[] {
+  return Array.from({ length: n }, (_, i) => [
+    { role: 'system' as const, content: SYSTEM },
+    {
+      role: 'user' as const,
+      content: `Question ${i + 1}: a shop sells ${i + 3} boxes of ${7 + (i % 5)} pens and ${12 + i} single pens on Monday, then ${((i * 3) % 11) + 2} boxes on Tuesday ` +
+        `and ${(i * 7) % 13} single pens on Wednesday. A box costs ${20 + (i % 9)} coins. How many pens did it sell, and what did the boxes bring in?`,
+    },
+  ]);
+}
+
+/**
+ * The demo's generation, before and after: the example project's own train prompts and its
+ * generation settings (sampling at its temperature, K, max tokens, batch), collected by the
+ * engine as it was (static batches, nothing cached) and as it is now (the defaults).
+ */
+export async function demoGenerationBench(
+  model: BenchModel,
+  sizes: { prompts: number; batchSize: number; refinements: number; maxNewTokens: number; temperature: number; reps: number },
+  threads: number,
+  log: (line: string) => void,
+): Promise<SectionResult> {
+  const file = join(REPO_ROOT, 'examples/arithmetic/prompts/train.jsonl');
+  const prompts = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(0, sizes.prompts).map((l) => (JSON.parse(l) as { prompt: PromptInput }).prompt);
+  const plan: GenerationPlan = {
+    model, threads, reps: 1, trajectoryReps: sizes.reps, single: { prompts: 0, maxNewTokens: 0 }, trajectoryTarget: 1,
+    trajectory: { prompts: prompts.length, batchSize: sizes.batchSize, refinements: sizes.refinements, maxNewTokens: sizes.maxNewTokens, sequentialSample: 0, kind: 'short', temperature: sizes.temperature },
+  };
+  const variants = [VARIANTS[0], { name: 'defaults', options: {} }];
+  const backends = await Promise.all(variants.map((v) => OnnxBackend.open({ modelDir: model.dir, batchSize: sizes.batchSize, intraOpNumThreads: threads, ...v.options })));
+  try {
+    const runs = variants.map(() => [] as Collected[]);
+    for (let rep = 0; rep < sizes.reps; rep++) {
+      for (let i = 0; i < variants.length; i++) {
+        const v = (i + rep) % variants.length;
+        backends[v]!.clearPrefixCache();
+        runs[v]!.push(await collectOnce(plan, backends[v]!, prompts));
+      }
+      log(`    demo generation: ${variants.map((v, i) => `${v.name} ${fmt.ms(runs[i]![rep]!.ms)}`).join(', ')}`);
+    }
+    const [before, after] = runs.map((r) => summarize(r)) as [ReturnType<typeof summarize>, ReturnType<typeof summarize>];
+    const same = countSame(byTrajectory(runs[1]![0]!.calls), byTrajectory(runs[0]![0]!.calls));
+    const steps = byTrajectory(runs[0]![0]!.calls).length;
+    const subject = `${model.name} · the demo's generation phase`;
+    return {
+      findings: [info(SECTION, `${subject}: wall`, fmt.ms(after.ms), `static batches, nothing cached ${fmt.ms(before.ms)}`, before.ms / after.ms)],
+      notes: [
+        `- The demo's generation (${model.name}): the first ${prompts.length} train prompts of examples/arithmetic, sampling at temperature ${sizes.temperature} (no speculation: it is for greedy requests), ` +
+          `answer + ${sizes.refinements} refinements, ≤ ${sizes.maxNewTokens} new tokens, batchSize ${sizes.batchSize}, the real collector, median of ${sizes.reps}: ` +
+          `static batches ${fmt.int(before.tokens)} tokens in ${fmt.ms(before.ms)} (prompt tokens run ${fmt.int(runs[0]![0]!.prefilled)}), the defaults ${fmt.int(after.tokens)} tokens in ${fmt.ms(after.ms)} ` +
+          `(prompt tokens run ${fmt.int(runs[1]![0]!.prefilled)}, from the cache ${fmt.int(runs[1]![0]!.reused)}). Same text: ${same}/${steps}.`,
+      ],
+    };
+  } finally {
+    for (const b of backends) await b.close();
+  }
+}
+
+function benchPrompts(plan: GenerationPlan): PromptInput[] {
+  return plan.trajectory.kind === 'long' ? longPrompts(plan.trajectory.prompts) : questions(plan.trajectory.prompts);
+}
+
 export async function generationBench(plan: GenerationPlan, log: (line: string) => void): Promise<SectionResult> {
   const { model } = plan;
   const single = await OnnxBackend.open({ modelDir: model.dir, batchSize: 1, intraOpNumThreads: plan.threads });
-  const batched = await OnnxBackend.open({ modelDir: model.dir, batchSize: plan.trajectory.prompts, intraOpNumThreads: plan.threads });
   const peer = await TransformersJsPeer.open(model.dir, plan.threads);
   const tokenizer = single.tokenizer;
   /** The peer returns text only: its tokens are the re-encoded text, plus the end-of-text token when it stopped early. */
@@ -62,19 +143,16 @@ export async function generationBench(plan: GenerationPlan, log: (line: string) 
     // Warm-up: first runs allocate arenas and JIT the JavaScript on both sides.
     await single.generate([{ key: 'w', prompt: 'warm up', sampling: { ...GREEDY, maxNewTokens: 4 } }]);
     await peer.sequential(['warm up'], 4);
-    const shapes = questions(plan.trajectory.prompts);
-    await batched.generate(shapes.map((prompt, i) => ({ key: String(i), prompt, sampling: { ...GREEDY, maxNewTokens: 2 } })));
-    await peer.batched(shapes, 2);
+    await peer.batched(benchPrompts(plan), 2);
 
     log(`  ${model.name}: single stream, ${plan.single.prompts} prompts × ${plan.single.maxNewTokens} new tokens, ${plan.reps} reps`);
     const singleResult = await singleStream(plan, single, peer, peerTokens);
     log(`  ${model.name}: trajectory collection, ${plan.trajectory.prompts} prompts × (answer + ${plan.trajectory.refinements} refinements) × ≤ ${plan.trajectory.maxNewTokens} tokens`);
-    const trajectoryResult = await trajectories(plan, batched, peer, peerTokens, log);
+    const trajectoryResult = await trajectories(plan, peer, peerTokens, log);
     return { findings: [...singleResult.findings, ...trajectoryResult.findings], notes: [...singleResult.notes, ...trajectoryResult.notes] };
   } finally {
     await peer.close();
     await single.close();
-    await batched.close();
   }
 }
 
@@ -142,102 +220,165 @@ function add(total: EngineRun, run: EngineRun): void {
   total.texts.push(...run.texts);
 }
 
+/**
+ * Engine settings compared on the same collection, each adding one technique to the one before:
+ * the first is the engine before any of them, the second is the default.
+ */
+const VARIANTS = [
+  { name: 'static batches', options: { continuousBatching: false, prefixCacheBytes: 0, speculativeTokens: 0 } },
+  { name: '+ prefix cache (the default)', options: { continuousBatching: false, speculativeTokens: 0 } },
+  { name: '+ continuous batching', options: { continuousBatching: true, speculativeTokens: 0 } },
+  { name: '+ prompt-lookup speculation', options: { continuousBatching: true, speculativeTokens: 8 } },
+] as const;
+const DEFAULT_VARIANT = 1;
+
 async function trajectories(
   plan: GenerationPlan,
-  backend: OnnxBackend,
   peer: TransformersJsPeer,
   peerTokens: (texts: string[], maxNew: number) => number,
   log: (line: string) => void,
 ): Promise<SectionResult> {
   const t = plan.trajectory;
   const maxNew = t.maxNewTokens;
-  const runs = { engine: [] as Collected[], peerBatched: [] as EngineRun[], peerSequential: [] as EngineRun[] };
-  let sameBatched = 0;
-  let steps = 0;
-  for (let rep = 0; rep < plan.trajectoryReps; rep++) {
-    // The peer gets each collector call's requests right before or after the engine (taking turns):
-    // batched as one pipeline call, and the first few one by one.
-    const batchedRun = emptyRun();
-    const sequentialRun = emptyRun();
-    const engineTexts: string[] = [];
-    const r = await collectOnce(plan, backend, async (requests) => {
-      const prompts = requests.map((q) => q.prompt);
-      add(batchedRun, await peerRun(peer, () => peer.batched(prompts, maxNew), peerTokens, maxNew));
-      add(sequentialRun, await peerRun(peer, () => peer.sequential(prompts.slice(0, t.sequentialSample), maxNew), peerTokens, maxNew));
-    });
-    for (const c of r.calls) engineTexts.push(...c.results.map((x) => x.text));
-    steps = engineTexts.length;
-    sameBatched = countSame(engineTexts, batchedRun.texts);
-    runs.engine.push(r);
-    runs.peerBatched.push(batchedRun);
-    runs.peerSequential.push(sequentialRun);
-    log(`    engine ${r.tokens} tokens in ${fmt.ms(r.ms)}; transformers.js batched ${batchedRun.tokens} in ${fmt.ms(batchedRun.ms)}, sequential ${sequentialRun.tokens} in ${fmt.ms(sequentialRun.ms)}`);
+  const backends = await Promise.all(VARIANTS.map((v) => OnnxBackend.open({ modelDir: plan.model.dir, batchSize: t.batchSize, intraOpNumThreads: plan.threads, ...v.options })));
+  try {
+    // Warm-up: first runs allocate arenas (the prefix cache is cleared again after).
+    for (const b of backends) await b.generate(benchPrompts(plan).map((prompt, i) => ({ key: String(i), prompt, sampling: { ...GREEDY, maxNewTokens: 2 } })));
+    for (const b of backends) b.clearPrefixCache();
+    const runs = VARIANTS.map(() => [] as Collected[]);
+    const peerBatched: EngineRun[] = [];
+    const peerSequential: EngineRun[] = [];
+    let replay: GenerationRequest[][] | undefined;
+    for (let rep = 0; rep < plan.trajectoryReps; rep++) {
+      // The sides take turns: the peer replays the static run's calls (one per step index, the
+      // prompts the collector built) before the engine on odd repetitions, after it on even ones.
+      const peerTurn = async (calls: GenerationRequest[][]) => {
+        const batched = emptyRun();
+        const sequential = emptyRun();
+        for (const requests of calls) {
+          const prompts = requests.map((q) => q.prompt);
+          add(batched, await peerRun(peer, () => peer.batched(prompts, maxNew), peerTokens, maxNew));
+          add(sequential, await peerRun(peer, () => peer.sequential(prompts.slice(0, t.sequentialSample), maxNew), peerTokens, maxNew));
+        }
+        peerBatched.push(batched);
+        peerSequential.push(sequential);
+      };
+      if (replay && rep % 2 === 1) await peerTurn(replay);
+      // Variants in a rotating order, so drift in the machine's load spreads over all of them.
+      for (let i = 0; i < VARIANTS.length; i++) {
+        const v = (i + rep) % VARIANTS.length;
+        runs[v]!.push(await collectOnce(plan, backends[v]!));
+      }
+      replay = runs[0]![rep]!.calls.map((c) => c.requests);
+      if (rep % 2 === 0) await peerTurn(replay);
+      log(`    ${VARIANTS.map((v, i) => `${v.name} ${fmt.ms(runs[i]![rep]!.ms)}`).join(', ')}; transformers.js batched ${fmt.ms(peerBatched.at(-1)!.ms)}`);
+    }
+    const stats = runs.map((r) => summarize(r));
+    const baseTexts = byTrajectory(runs[0]![0]!.calls);
+    const sameAsStatic = runs.map((r) => countSame(byTrajectory(r[0]!.calls), baseTexts));
+    const steps = baseTexts.length;
+    const pb = summarize(peerBatched);
+    const ps = summarize(peerSequential);
+    const best = pb.tps >= ps.tps ? { name: 'batched', ...pb } : { name: 'sequential', ...ps };
+    const other = best.name === 'batched' ? { name: 'sequential', ...ps } : { name: 'batched', ...pb };
+    const sameBatched = countSame(baseTexts, byTrajectory(asCalls(replay ?? [], peerBatched[0]?.texts ?? [])));
+    const full = stats[DEFAULT_VARIANT]!;
+    const fullRun = runs[DEFAULT_VARIANT]![0]!;
+    const subject = `${plan.model.name} · trajectories`;
+    const findings: Finding[] = [
+      atLeast(SECTION, `${subject} tokens/s`, `${fmt.num(full.tps)} tok/s`, `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s`, full.tps / best.tps, plan.trajectoryTarget),
+      ...VARIANTS.map((v, i) => info(SECTION, `${subject}: ${v.name}`, `${fmt.num(stats[i]!.tps)} tok/s`, i === 0 ? `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s` : `${VARIANTS[i - 1]!.name} ${fmt.num(stats[i - 1]!.tps)} tok/s`, i === 0 ? stats[0]!.tps / best.tps : stats[i]!.tps / stats[i - 1]!.tps)),
+      info(SECTION, `${subject}: the same calls, transformers.js batched time / engine time`, fmt.ms(full.ms), `transformers.js batched ${fmt.ms(pb.ms)}`, pb.ms / full.ms),
+      atMost(SECTION, `${subject} wall / session.run`, fmt.ms(full.ms), `session.run ${fmt.ms(full.forwardMs)}`, full.ms / full.forwardMs, 1.5),
+      info(SECTION, `${subject} vs transformers.js ${other.name}`, `${fmt.num(full.tps)} tok/s`, `${fmt.num(other.tps)} tok/s`, full.tps / other.tps),
+    ];
+    const perRep = runs[DEFAULT_VARIANT]!.map((r, i) => `${fmt.num((r.tokens / r.ms) * 1000)} / ${fmt.num((peerBatched[i]!.tokens / peerBatched[i]!.ms) * 1000)}`);
+    const staticRun = runs[0]![0]!;
+    return {
+      findings,
+      notes: [
+        `- Trajectories (${plan.model.name}): the engine's collector (trajectory/collect.ts, each step written to SQLite) on a temp project, ` +
+          `${t.prompts} prompts${t.kind === 'long' ? ` (a system prompt shared by all and a word problem: ${fmt.int(firstPromptTokens(staticRun))} prompt tokens on average for the first answer)` : ''} × (answer + ${t.refinements} refinements), greedy, ≤ ${maxNew} new tokens, onnx batchSize and collector chunk ${t.batchSize}, ` +
+          `median of ${plan.trajectoryReps}. Each engine setting runs the same collection on its own backend: ${VARIANTS.map((v, i) => `${v.name} ${fmt.int(stats[i]!.tokens)} tokens in ${fmt.ms(stats[i]!.ms)} (session.run ${fmt.ms(stats[i]!.forwardMs)}, of which prefill ${fmt.ms(runs[i]![0]!.prefillMs)}, prompt tokens run ${fmt.int(runs[i]![0]!.prefilled)}, ${runs[i]![0]!.batches} prefills, ${runs[i]![0]!.steps} decode steps${runs[i]![0]!.reused ? `, taken from the cache ${fmt.int(runs[i]![0]!.reused)}` : ''}${runs[i]![0]!.drafted ? `, draft tokens kept ${fmt.int(runs[i]![0]!.accepted)} of ${fmt.int(runs[i]![0]!.drafted)}` : ''})`).join('; ')}. ` +
+          `Same text as static batches: ${sameAsStatic.map((n, i) => `${VARIANTS[i]!.name} ${n}/${steps}`).slice(1).join(', ')}. ` +
+          `transformers.js gets the static run's ${staticRun.calls.length} calls (one per step index, the prompts the collector built), taking turns with the engine: batched (one pipeline call of ${t.batchSize} prompts per call) ${fmt.int(pb.tokens)} tokens in ${fmt.ms(pb.ms)} ` +
+          `(its session.run ${fmt.ms(pb.forwardMs)}); sequential on the first ${t.sequentialSample} prompts of each call ${fmt.int(ps.tokens)} tokens in ${fmt.ms(ps.ms)} ` +
+          `(its session.run ${fmt.ms(ps.forwardMs)}); its best is ${best.name}. Same text as the engine, batched: ${sameBatched}/${steps}. ` +
+          `Per repetition (engine defaults / transformers.js batched tok/s): ${perRep.join(', ')}. Cache held ${fmt.int(fullRun.reused)} of ${fmt.int(fullRun.reused + fullRun.prefilled)} prompt tokens.`,
+      ],
+    };
+  } finally {
+    for (const b of backends) await b.close();
   }
-  const calls = runs.engine[0]!.calls.length;
-  const e = summarize(runs.engine);
-  const backendMs = median(runs.engine.map((r) => r.backendMs));
-  const pb = summarize(runs.peerBatched);
-  const ps = summarize(runs.peerSequential);
-  const best = pb.tps >= ps.tps ? { name: 'batched', ...pb } : { name: 'sequential', ...ps };
-  const other = best.name === 'batched' ? { name: 'sequential', ...ps } : { name: 'batched', ...pb };
-  const subject = `${plan.model.name} · trajectories`;
-  const findings: Finding[] = [
-    atLeast(SECTION, `${subject} tokens/s`, `${fmt.num(e.tps)} tok/s`, `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s`, e.tps / best.tps, 3.0),
-    atMost(SECTION, `${subject} wall / session.run`, fmt.ms(e.ms), `session.run ${fmt.ms(e.forwardMs)}`, e.ms / e.forwardMs, 1.5),
-    info(SECTION, `${subject} vs transformers.js ${other.name}`, `${fmt.num(e.tps)} tok/s`, `${fmt.num(other.tps)} tok/s`, e.tps / other.tps),
-  ];
-  const perRep = runs.engine.map((r, i) => `${fmt.num((r.tokens / r.ms) * 1000)} / ${fmt.num((runs.peerBatched[i]!.tokens / runs.peerBatched[i]!.ms) * 1000)}`);
-  return {
-    findings,
-    notes: [
-      `- Trajectories (${plan.model.name}): the engine's collector (trajectory/collect.ts, each batch of steps written to SQLite) on a temp project, ` +
-        `${t.prompts} prompts × (answer + ${t.refinements} refinements), greedy, ≤ ${maxNew} new tokens, one chunk of ${t.prompts} (onnx batchSize ${t.prompts}), ` +
-        `median of ${plan.trajectoryReps}: ${fmt.int(e.tokens)} tokens in ${fmt.ms(e.ms)}, of which the backend ${fmt.ms(backendMs)} and session.run ${fmt.ms(e.forwardMs)}. ` +
-        `transformers.js gets the same ${calls} calls, each right before or after the engine's: batched (one pipeline call of ${t.prompts} prompts per call) ${fmt.int(pb.tokens)} tokens in ${fmt.ms(pb.ms)} ` +
-        `(its session.run ${fmt.ms(pb.forwardMs)}); sequential on the first ${t.sequentialSample} prompts of each call ${fmt.int(ps.tokens)} tokens in ${fmt.ms(ps.ms)} ` +
-        `(its session.run ${fmt.ms(ps.forwardMs)}); its best is ${best.name}. Same text as the engine, batched: ${sameBatched}/${steps}. ` +
-        `Per repetition (engine / transformers.js batched tok/s): ${perRep.join(', ')}.`,
-    ],
-  };
+}
+
+/** Each trajectory's step texts, trajectories in key order: the same for any order the steps were generated in. */
+function byTrajectory(calls: readonly { requests: readonly GenerationRequest[]; results: readonly { key: string; text: string }[] }[]): string[] {
+  const steps = new Map<string, string[]>();
+  for (const c of calls) for (const r of c.results) steps.set(r.key, [...(steps.get(r.key) ?? []), r.text]);
+  return [...steps.keys()].sort().flatMap((k) => steps.get(k)!.map((text, i) => `${k}/${i}: ${text}`));
+}
+
+/** The peer's texts (one list over all replayed calls, in call and request order) as calls. */
+function asCalls(replay: readonly GenerationRequest[][], texts: readonly string[]) {
+  let at = 0;
+  return replay.map((requests) => ({ requests, results: requests.map((q) => ({ key: q.key, text: texts[at++] ?? '' })) }));
+}
+
+function firstPromptTokens(run: Collected): number {
+  const first = run.calls[0]?.results ?? [];
+  return first.reduce((n, r) => n + r.promptTokens, 0) / Math.max(1, first.length);
 }
 
 interface Collected {
-  /** The collector's wall time, the peer's turns taken off. */
+  /** The collector's wall time. */
   ms: number;
   tokens: number;
   forwardMs: number;
   backendMs: number;
+  prefilled: number;
+  reused: number;
+  batches: number;
+  steps: number;
+  prefillMs: number;
+  drafted: number;
+  accepted: number;
   calls: RecordingBackend['calls'];
 }
 
 /** One collection with the real collector on a fresh temp project (prompts imported, round opened). */
-async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, alongside: (requests: GenerationRequest[]) => Promise<void>): Promise<Collected> {
+async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, prompts: PromptInput[] = benchPrompts(plan)): Promise<Collected> {
   const t = plan.trajectory;
   const root = mkdtempSync(join(tmpdir(), 'aries-bench-collect-'));
   try {
     writeFileSync(join(root, 'aries.json'), JSON.stringify({ name: 'bench', model: plan.model.dir }));
-    writeFileSync(join(root, 'prompts.jsonl'), questions(t.prompts).map((prompt, i) => JSON.stringify({ id: `q${i}`, prompt })).join('\n') + '\n');
+    writeFileSync(join(root, 'prompts.jsonl'), prompts.map((prompt, i) => JSON.stringify({ id: `q${i}`, prompt })).join('\n') + '\n');
     const p = openProject(root, silentLogger);
     try {
       importPrompts(p.db, join(root, 'prompts.jsonl'));
       const round = openRound(p);
       const owner = { kind: 'round' as const, id: round.id };
       createTrajectories(p.db, owner, Array.from({ length: t.prompts }, (_, i) => `q${i}`), round.policy_model_id);
-      const recorder = new RecordingBackend(backend, alongside);
+      const recorder = new RecordingBackend(backend);
       const before = backend.stats;
       const started = performance.now();
       await collectTrajectories(p.db, owner, recorder, p.template, {
         refinements: t.refinements,
-        sampling: { temperature: 0, topP: 1, topK: 0, maxNewTokens: t.maxNewTokens, stop: [] },
+        sampling: { temperature: t.temperature ?? 0, topP: 1, topK: 0, maxNewTokens: t.maxNewTokens, stop: [] },
         seedBase: 1,
         stopWhenRepeated: false,
-        chunkSize: t.prompts,
+        chunkSize: t.batchSize,
         modelId: round.policy_model_id,
       });
-      const ms = performance.now() - started - recorder.alongsideMs;
+      const ms = performance.now() - started;
       const after = backend.stats;
       const tokens = recorder.calls.reduce((n, c) => n + c.results.reduce((m, r) => m + r.completionTokens, 0), 0);
-      return { ms, tokens, forwardMs: after.forwardMs - before.forwardMs, backendMs: after.totalMs - before.totalMs, calls: recorder.calls };
+      return {
+        ms, tokens, forwardMs: after.forwardMs - before.forwardMs, backendMs: after.totalMs - before.totalMs,
+        prefilled: after.prefilledTokens - before.prefilledTokens, reused: after.reusedTokens - before.reusedTokens,
+        batches: after.batches - before.batches, steps: after.steps - before.steps, prefillMs: after.prefillMs - before.prefillMs,
+        drafted: after.draftedTokens - before.draftedTokens, accepted: after.acceptedTokens - before.acceptedTokens, calls: recorder.calls,
+      };
     } finally {
       closeProject(p);
     }

@@ -6,9 +6,9 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { PYTHON, REPO_ROOT } from '../test/support/tiny-model';
 import { endToEndBench } from './end-to-end';
-import { generationBench, type GenerationPlan } from './generation';
+import { demoGenerationBench, generationBench, type GenerationPlan } from './generation';
 import { machineInfo } from './measure';
-import { benchDecoder, smallModel, type BenchModel } from './models';
+import { benchDecoder, prefillDecoder, smallModel, type BenchModel } from './models';
 import { openaiBench, type OpenAIPlan } from './openai';
 import { int8Bench, type Int8Plan } from './int8';
 import { realServerBench, type ServerPlan } from './real-server';
@@ -33,7 +33,12 @@ function log(line: string): void {
 }
 
 interface Plans {
-  generation: { small: Omit<GenerationPlan, 'model' | 'threads'>; decoder: Omit<GenerationPlan, 'model' | 'threads'> };
+  generation: {
+    small: Omit<GenerationPlan, 'model' | 'threads'>;
+    decoder: Omit<GenerationPlan, 'model' | 'threads'>;
+    /** The example project's own generation settings (examples/arithmetic/aries.json). */
+    demo: { prompts: number; batchSize: number; refinements: number; maxNewTokens: number; temperature: number; reps: number };
+  };
   openai: OpenAIPlan;
   server: ServerPlan;
   int8: Int8Plan;
@@ -46,8 +51,9 @@ function plans(quick: boolean): Plans {
   if (quick) {
     return {
       generation: {
-        small: { reps: 1, trajectoryReps: 1, single: { prompts: 3, maxNewTokens: 32 }, trajectory: { prompts: 16, refinements: 1, maxNewTokens: 32, sequentialSample: 4 } },
-        decoder: { reps: 1, trajectoryReps: 1, single: { prompts: 2, maxNewTokens: 8 }, trajectory: { prompts: 8, refinements: 1, maxNewTokens: 8, sequentialSample: 2 } },
+        small: { reps: 1, trajectoryReps: 1, single: { prompts: 3, maxNewTokens: 32 }, trajectory: { prompts: 16, batchSize: 8, refinements: 1, maxNewTokens: 32, sequentialSample: 4, kind: 'short' }, trajectoryTarget: 1.5 },
+        decoder: { reps: 1, trajectoryReps: 1, single: { prompts: 2, maxNewTokens: 8 }, trajectory: { prompts: 8, batchSize: 4, refinements: 1, maxNewTokens: 16, sequentialSample: 2, kind: 'long' }, trajectoryTarget: 3 },
+        demo: { prompts: 32, batchSize: 64, refinements: 3, maxNewTokens: 32, temperature: 0.3, reps: 1 },
       },
       openai: { reps: 1, cases: [{ latencyMs: 50, concurrency: 8, requests: 80 }] },
       server: { prompts: 8, maxNewTokens: 16, concurrency: 4, batchSize: 8, reps: 1 },
@@ -58,9 +64,10 @@ function plans(quick: boolean): Plans {
   }
   return {
     generation: {
-      small: { reps: 3, trajectoryReps: 3, single: { prompts: 12, maxNewTokens: 64 }, trajectory: { prompts: 64, refinements: 3, maxNewTokens: 48, sequentialSample: 8 } },
-      // Refinement prompts are ~100 tokens: the 20M model's collection is mostly prefill, minutes per run here.
-      decoder: { reps: 3, trajectoryReps: 1, single: { prompts: 3, maxNewTokens: 32 }, trajectory: { prompts: 64, refinements: 3, maxNewTokens: 16, sequentialSample: 4 } },
+      small: { reps: 3, trajectoryReps: 3, single: { prompts: 12, maxNewTokens: 64 }, trajectory: { prompts: 128, batchSize: 32, refinements: 3, maxNewTokens: 48, sequentialSample: 8, kind: 'short' }, trajectoryTarget: 1.5 },
+      // ~300-token prompts on a 50M model: prefill matters, and each collection takes minutes here.
+      decoder: { reps: 2, trajectoryReps: 1, single: { prompts: 3, maxNewTokens: 32 }, trajectory: { prompts: 16, batchSize: 8, refinements: 3, maxNewTokens: 64, sequentialSample: 2, kind: 'long' }, trajectoryTarget: 3 },
+      demo: { prompts: 512, batchSize: 64, refinements: 3, maxNewTokens: 32, temperature: 0.3, reps: 2 },
     },
     openai: {
       reps: 3,
@@ -148,7 +155,7 @@ async function main(): Promise<number> {
     const out: SectionResult = { findings: [], notes: [] };
     const models: [BenchModel | { skip: string }, Omit<GenerationPlan, 'model' | 'threads'>][] = [
       [smallModel(), plan.generation.small],
-      [benchDecoder(log), plan.generation.decoder],
+      [prefillDecoder(log), plan.generation.decoder],
     ];
     for (const [model, sizes] of models) {
       if ('skip' in model) {
@@ -156,6 +163,13 @@ async function main(): Promise<number> {
         continue;
       }
       const r = await generationBench({ model, threads, ...sizes }, log);
+      out.findings.push(...r.findings);
+      out.notes.push(...r.notes);
+    }
+    const bundled = smallModel();
+    if (!('skip' in bundled) && bundled.name === 'bundled') {
+      log(`  bundled: the demo's generation, ${plan.generation.demo.prompts} prompts, before and after`);
+      const r = await demoGenerationBench(bundled, plan.generation.demo, threads, log);
       out.findings.push(...r.findings);
       out.notes.push(...r.notes);
     }

@@ -36,28 +36,47 @@ export function smallModel(): BenchModel | { skip: string } {
     : { name: 'tiny-test', dir: found.dir, description: `the tiny test model (engine/test/support/tiny-model.ts, ${shape}; examples/arithmetic/model is not built yet)` };
 }
 
+/**
+ * ~50M parameters where prefill matters: 8 layers of width 768 (12 query heads, 4 key/value heads:
+ * grouped-query attention, as Llama 3 and Qwen2 use), SwiGLU 2048, 2,048 positions; end-of-text
+ * reachable, so sequences end at different lengths.
+ */
+export const PREFILL_DECODER_ARCH = {
+  hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 8, num_attention_heads: 12, num_key_value_heads: 4, max_position_embeddings: 2048,
+  eos_reachable: true, eos_scale: 1.0, initializer_range: 0.1,
+};
+
 export function benchDecoder(log: (line: string) => void): BenchModel | { skip: string } {
+  return buildDecoder('decoder-20M', DECODER_ARCH, `${DECODER_ARCH.num_hidden_layers} layers × ${DECODER_ARCH.hidden_size}, ~20M parameters, the trainer's tiny Llama`, log);
+}
+
+export function prefillDecoder(log: (line: string) => void): BenchModel | { skip: string } {
+  const a = PREFILL_DECODER_ARCH;
+  return buildDecoder('decoder-50M', a, `${a.num_hidden_layers} layers × ${a.hidden_size}, ${a.num_attention_heads} heads sharing ${a.num_key_value_heads} key/value heads, ~50M parameters, end-of-text reachable`, log);
+}
+
+function buildDecoder(name: string, arch: object, shape: string, log: (line: string) => void): BenchModel | { skip: string } {
   const why = torchUnavailable();
   if (why) return { skip: why };
-  const hash = createHash('sha256').update(JSON.stringify(DECODER_ARCH)).update(readFileSync(join(__dirname, 'build_decoder.py')));
+  const hash = createHash('sha256').update(JSON.stringify(arch)).update(readFileSync(join(__dirname, 'build_decoder.py')));
   const src = join(TRAINER_DIR, 'aries_trainer');
   for (const f of readdirSync(src).filter((n) => n.endsWith('.py')).sort()) hash.update(f).update(readFileSync(join(src, f)));
   const root = join(tmpdir(), 'aries-bench-models');
-  const dir = join(root, `decoder-${hash.digest('hex').slice(0, 12)}`);
-  const description = `a random-weight decoder built by engine/bench/build_decoder.py (${DECODER_ARCH.num_hidden_layers} layers × ${DECODER_ARCH.hidden_size}, ~20M parameters, the trainer's tiny Llama)`;
-  if (existsSync(join(dir, 'onnx/model.onnx'))) return { name: 'decoder-20M', dir, description };
-  log(`building the benchmark decoder in ${dir} (about 20 s, once)`);
+  const dir = join(root, `${name}-${hash.digest('hex').slice(0, 12)}`);
+  const description = `a random-weight decoder built by engine/bench/build_decoder.py (${shape})`;
+  if (existsSync(join(dir, 'onnx/model.onnx'))) return { name, dir, description };
+  log(`building the benchmark model ${name} in ${dir} (once)`);
   mkdirSync(root, { recursive: true });
   const work = `${dir}.build-${process.pid}`;
   rmSync(work, { recursive: true, force: true });
   try {
-    execFileSync(PYTHON, [join(__dirname, 'build_decoder.py'), work, JSON.stringify(DECODER_ARCH)], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(PYTHON, [join(__dirname, 'build_decoder.py'), work, JSON.stringify(arch)], { env: { ...process.env, PYTHONPATH: TRAINER_DIR }, stdio: ['ignore', 'ignore', 'inherit'] });
     rmSync(dir, { recursive: true, force: true });
     renameSync(work, dir);
     // Builds for older trainer sources are never used again.
-    for (const old of readdirSync(root).filter((n) => n.startsWith('decoder-') && !n.includes('.build-') && join(root, n) !== dir)) rmSync(join(root, old), { recursive: true, force: true });
+    for (const old of readdirSync(root).filter((n) => n.startsWith(`${name}-`) && !n.includes('.build-') && join(root, n) !== dir)) rmSync(join(root, old), { recursive: true, force: true });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-  return { name: 'decoder-20M', dir, description };
+  return { name, dir, description };
 }

@@ -9,6 +9,7 @@ import type { GenerateOptions, GenerationBackend, GenerationRequest, GenerationR
 export class RecordingBackend implements GenerationBackend {
   readonly kind: string;
   readonly modelId: string;
+  readonly mergesCalls: boolean | undefined;
   readonly calls: { requests: GenerationRequest[]; results: GenerationResult[] }[] = [];
   alongsideMs = 0;
 
@@ -18,6 +19,7 @@ export class RecordingBackend implements GenerationBackend {
   ) {
     this.kind = inner.kind;
     this.modelId = inner.modelId;
+    this.mergesCalls = inner.mergesCalls;
   }
 
   async generate(requests: GenerationRequest[], options?: GenerateOptions): Promise<GenerationResult[]> {

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { EngineError } from '../src/errors';
 import { GREEDY, type GenerationRequest, type GenerationResult, type SamplingParams } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
+import { loadTemplate, refinePrompt } from '../src/refinement/template';
 import { tinyModel } from './support/tiny-model';
 
 /** OnnxBackend end to end on a real trained tiny model (onnxruntime-node, CPU). */
@@ -161,9 +162,64 @@ describe('OnnxBackend', { skip }, () => {
     assert.ok(long!.promptTokens + long!.completionTokens <= positions, JSON.stringify(long));
   });
 
-  test('calls made at the same time run one after the other and both complete', async () => {
-    const [a, b] = await Promise.all([backend.generate([req('p1', '3+4=')]), backend.generate([req('p2', '3+4=')])]);
-    assert.equal(a[0]!.text, b[0]!.text);
+  test('calls made at the same time both complete: one after the other, or sharing the batch (continuous batching)', async () => {
+    const merging = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, continuousBatching: true, prefixCacheBytes: 0 });
+    try {
+      assert.equal(backend.mergesCalls, false);
+      assert.equal(merging.mergesCalls, true);
+      for (const b of [backend, merging]) {
+        const before = b.stats.steps;
+        const [one] = await b.generate([req('p0', '3+4=', { maxNewTokens: 12 })]);
+        const alone = b.stats.steps - before;
+        const [x, y] = await Promise.all([b.generate([req('p1', '3+4=', { maxNewTokens: 12 })]), b.generate([req('p2', '3+4=', { maxNewTokens: 12 })])]);
+        assert.equal(x[0]!.text, one!.text);
+        assert.equal(y[0]!.text, one!.text);
+        const both = b.stats.steps - before - alone;
+        if (b === merging) assert.ok(both < 2 * alone, `the second call joined the first one’s batch (${both} steps for two, ${alone} for one)`);
+        else assert.equal(both, 2 * alone, 'static batches: the second call ran after the first');
+      }
+    } finally {
+      await merging.close();
+    }
+  });
+
+  test('refinement chains: continuous batching, the prefix cache and speculation give the texts and tokens of static batches', async () => {
+    const template = loadTemplate();
+    const questions = PROMPTS.slice(0, 6);
+    const steps = 3;
+    const staticBackend = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, continuousBatching: false, prefixCacheBytes: 0 });
+    const fast = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, continuousBatching: true, speculativeTokens: 8 });
+    try {
+      // Static: every trajectory's step k in one call (lock step), nothing cached.
+      const lockStep: GenerationResult[][] = questions.map(() => []);
+      let previous: string[] = [];
+      for (let k = 0; k < steps; k++) {
+        const results = await staticBackend.generate(questions.map((q, i) => req(`s${i}`, k === 0 ? q : (refinePrompt(template, q, previous[i]!) as string))));
+        results.forEach((r, i) => lockStep[i]!.push(r));
+        previous = texts(results);
+      }
+      // Continuous: each trajectory asks for its next step as soon as it has the last one.
+      const chained = await Promise.all(
+        questions.map(async (q, i) => {
+          const out: GenerationResult[] = [];
+          for (let k = 0; k < steps; k++) {
+            const [r] = await fast.generate([req(`c${i}`, k === 0 ? q : (refinePrompt(template, q, out[k - 1]!.text) as string))]);
+            out.push(r!);
+          }
+          return out;
+        }),
+      );
+      assert.deepEqual(chained.map((t) => t.map((r) => r.text)), lockStep.map((t) => t.map((r) => r.text)));
+      assert.deepEqual(chained.map((t) => t.map((r) => r.completionTokens)), lockStep.map((t) => t.map((r) => r.completionTokens)));
+      const s = fast.stats;
+      assert.ok(s.reusedTokens > 0, `prompt tokens taken from the cache: ${JSON.stringify(s)}`);
+      assert.equal(s.prefilledTokens + s.reusedTokens, staticBackend.stats.prefilledTokens, 'every prompt token is either run or reused');
+      assert.ok(s.batches > staticBackend.stats.batches, `rows were admitted into the running batch: ${JSON.stringify(s)}`);
+      assert.ok(s.acceptedTokens > 0 && s.steps < staticBackend.stats.steps, `draft tokens kept, fewer steps: ${JSON.stringify(s)}`);
+    } finally {
+      await staticBackend.close();
+      await fast.close();
+    }
   });
 });
 

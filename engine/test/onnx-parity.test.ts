@@ -142,6 +142,47 @@ describe('onnx export parity with PyTorch', { skip }, () => {
     assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
   });
 
+  test('a row started from a cached prefix, next to a row without one, then a third row merged in, matches each row alone', async (t) => {
+    const [p0, p1, p2] = batchPrompts as [number[], number[], number[]];
+    const [c0, c1, c2] = batchContinuations as [number[], number[], number[]];
+    const want = (r: number, at: number) => ref.logits[2 + r]![at]!;
+    // Row 1's prompt and two tokens, run alone; its keys and values are kept, then used in part.
+    const alone = new KvForward(session, graph);
+    await alone.prefill([p1], tokenizer.padTokenId);
+    await alone.step([c1[0]!]);
+    await alone.step([c1[1]!]);
+    const cache = alone.rowCache(0, [...p1, c1[0]!, c1[1]!]);
+    const length = p1.length + 1;
+    const forward = new KvForward(session, graph);
+    // Row 0 has no prefix (its cache columns are a hole); row 1 runs one token after its prefix.
+    await forward.prefillRows([{ ids: p0 }, { ids: [c1[1]!], prefix: { cache, length } }], tokenizer.padTokenId);
+    let worst = Math.max(maxAbsDiff(forward.logits(0), want(0, p0.length - 1)), maxAbsDiff(forward.logits(1), want(1, length)));
+    const next: Record<number, number> = {};
+    await forward.step([c0[0]!, c1[2]!]);
+    worst = Math.max(worst, maxAbsDiff(forward.logits(0), want(0, p0.length)), maxAbsDiff(forward.logits(1), want(1, p1.length + 2)));
+    next[0] = 1;
+    next[1] = 3;
+    // Row 2 is prefilled on its own and merged into the running batch (continuous batching).
+    const joining = new KvForward(session, graph);
+    await joining.prefill([p2], tokenizer.padTokenId);
+    forward.absorb(joining);
+    worst = Math.max(worst, maxAbsDiff(forward.logits(2), want(2, p2.length - 1)));
+    next[2] = 0;
+    const prompts = [p0, p1, p2];
+    const continuations = [c0, c1, c2];
+    await forward.step([0, 1, 2].map((r) => continuations[r]![next[r]!]!));
+    for (const r of [0, 1, 2]) {
+      worst = Math.max(worst, maxAbsDiff(forward.logits(r), want(r, prompts[r]!.length + next[r]!)));
+      next[r]!++;
+    }
+    // Row 0 leaves; the columns only it used go with it, and the others still match.
+    forward.keepRows([1, 2]);
+    await forward.step([1, 2].map((r) => continuations[r]![next[r]!]!));
+    [1, 2].forEach((r, i) => (worst = Math.max(worst, maxAbsDiff(forward.logits(i), want(r, prompts[r]!.length + next[r]!)))));
+    t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
+    assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
+  });
+
   test('tokenizer.json: @huggingface/tokenizers gives the ids Python gives', () => {
     CORPUS.forEach((text, i) => {
       const ids = tokenizer.encode(text);

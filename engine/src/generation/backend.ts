@@ -43,7 +43,7 @@ export interface GenerationResult {
 export interface GenerateOptions {
   /** Stops in-flight work; the promise then rejects with an EngineError('CANCELLED'). */
   signal?: AbortSignal;
-  /** Called as each request finishes (openai: as responses arrive; onnx: when its batch ends). */
+  /** Called as each request finishes. */
   onResult?: (result: GenerationResult) => void;
   /** Streaming: called with each new piece of text of a request (used by "Try a Prompt"). */
   onDelta?: (key: string, delta: string) => void;
@@ -54,6 +54,11 @@ export interface GenerationBackend {
   readonly kind: string;
   /** What produced the text, for the steps table: a model folder or server + model name. */
   readonly modelId: string;
+  /**
+   * True when calls made while another runs share its work (the onnx backend's continuous
+   * batching): a caller then does best issuing each request as soon as it is known.
+   */
+  readonly mergesCalls?: boolean;
   /** Results in the order of `requests`. */
   generate(requests: GenerationRequest[], options?: GenerateOptions): Promise<GenerationResult[]>;
   close(): Promise<void>;

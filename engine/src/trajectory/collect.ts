@@ -12,7 +12,7 @@ export interface CollectSettings {
   /** Mixed with the owner, prompt id and step index into each request's seed. */
   seedBase: number;
   stopWhenRepeated: boolean;
-  /** Trajectories advanced together; fixed membership makes a resumed run equal an uninterrupted one. */
+  /** Trajectories in flight at once (onnx), or advanced together in lock step (servers). */
   chunkSize: number;
   modelId: number;
 }
@@ -25,9 +25,12 @@ export interface CollectSummary {
 
 /**
  * y0 = answer(x); y(k+1) = answer(refine(x, y(k))) up to K refinements, for every open trajectory
- * of the owner. Trajectories go in fixed chunks (by seq) and advance in lock step; each batch of
- * steps is committed in one transaction as soon as it is generated (per response for servers), so
- * a killed run loses at most the batch in flight and a rerun continues exactly where it stopped.
+ * of the owner. When the backend merges calls (onnx), up to chunkSize trajectories run at once,
+ * each asking for its next step as soon as it has the last one; otherwise (servers) trajectories go
+ * in fixed chunks (by seq) that advance in lock step. Each step is committed as soon as it is
+ * generated, so a killed run loses at most the steps in flight and a rerun continues where it
+ * stopped; a request's seed is fixed by its prompt and step, so the texts do not depend on which
+ * requests shared a batch.
  */
 export async function collectTrajectories(
   db: Db,
@@ -47,51 +50,100 @@ export async function collectTrajectories(
     const c = Math.floor(t.seq / settings.chunkSize);
     chunks.set(c, [...(chunks.get(c) ?? []), t]);
   }
-  const perResponse = backend.kind !== 'onnx';
-  job.progress?.({ phase: 'generate', done: 0, total });
-  for (const members of chunks.values()) {
-    let active = members.filter((t) => t.steps.length < maxSteps);
-    while (active.length > 0) {
-      throwIfCancelled(job.signal, 'generation');
-      const byKey = new Map(active.map((t) => [String(t.id), t]));
-      const requests: GenerationRequest[] = active.map((t) => ({
-        key: String(t.id),
-        prompt: t.steps.length === 0 ? t.prompt : refinePrompt(template, t.prompt, t.steps[t.steps.length - 1] ?? ''),
-        sampling: { ...settings.sampling, seed: stableSeed(settings.seedBase, owner.kind, owner.id, t.promptId, t.steps.length) },
-      }));
-      const toStep = (r: GenerationResult): NewStep => {
-        const t = byKey.get(r.key);
-        if (!t) throw new Error(`backend returned an unknown request key ${r.key}`);
-        const idx = t.steps.length;
-        const previous = t.steps[idx - 1];
-        const repeated = settings.stopWhenRepeated && previous !== undefined && normalizeAnswer(previous) === normalizeAnswer(r.text);
-        const completes = idx + 1 >= maxSteps ? 'max_steps' : repeated ? 'repeated' : null;
-        return {
-          trajectoryId: t.id, idx, text: r.text, promptTokens: r.promptTokens, completionTokens: r.completionTokens,
-          finishReason: r.finishReason, modelId: settings.modelId, sampling: settings.sampling,
-          seed: stableSeed(settings.seedBase, owner.kind, owner.id, t.promptId, idx), durationMs: r.durationMs, completes,
-        };
-      };
-      const apply = (steps: NewStep[]): void => {
-        saveSteps(db, steps);
-        for (const s of steps) {
-          const t = byKey.get(String(s.trajectoryId));
-          if (!t) continue;
-          t.steps.push(s.text);
-          if (s.completes === 'repeated') summary.stoppedRepeated++;
-          if (s.completes) t.status = 'complete';
-        }
-        summary.stepsWritten += steps.length;
-        job.progress?.({ phase: 'generate', done: summary.stepsWritten, total });
-      };
-      if (perResponse) {
-        await backend.generate(requests, { signal: job.signal, onResult: (r) => apply([toStep(r)]) });
-      } else {
-        const results = await backend.generate(requests, { signal: job.signal });
-        apply(results.map(toStep));
-      }
-      active = active.filter((t) => t.status === 'open' && t.steps.length < maxSteps);
-    }
+  const request = (t: TrajectoryState): GenerationRequest => ({
+    key: String(t.id),
+    prompt: t.steps.length === 0 ? t.prompt : refinePrompt(template, t.prompt, t.steps[t.steps.length - 1] ?? ''),
+    sampling: { ...settings.sampling, seed: stableSeed(settings.seedBase, owner.kind, owner.id, t.promptId, t.steps.length) },
+  });
+  const toStep = (t: TrajectoryState, r: GenerationResult): NewStep => {
+    const idx = t.steps.length;
+    const previous = t.steps[idx - 1];
+    const repeated = settings.stopWhenRepeated && previous !== undefined && normalizeAnswer(previous) === normalizeAnswer(r.text);
+    const completes = idx + 1 >= maxSteps ? 'max_steps' : repeated ? 'repeated' : null;
+    return {
+      trajectoryId: t.id, idx, text: r.text, promptTokens: r.promptTokens, completionTokens: r.completionTokens,
+      finishReason: r.finishReason, modelId: settings.modelId, sampling: settings.sampling,
+      seed: stableSeed(settings.seedBase, owner.kind, owner.id, t.promptId, idx), durationMs: r.durationMs, completes,
+    };
+  };
+  const apply = (pairs: [TrajectoryState, GenerationResult][]): void => {
+    const steps = pairs.map(([t, r]) => toStep(t, r));
+    saveSteps(db, steps);
+    pairs.forEach(([t], i) => {
+      const s = steps[i]!;
+      t.steps.push(s.text);
+      if (s.completes === 'repeated') summary.stoppedRepeated++;
+      if (s.completes) t.status = 'complete';
+    });
+    summary.stepsWritten += steps.length;
+    job.progress?.({ phase: 'generate', done: summary.stepsWritten, total });
+  };
+  const unfinished = (t: TrajectoryState) => t.status === 'open' && t.steps.length < maxSteps;
+  if (backend.mergesCalls) {
+    await chains(open.filter(unfinished), settings.chunkSize, backend, request, apply, unfinished, job);
+  } else {
+    for (const members of chunks.values()) await lockStep(members.filter(unfinished), backend, request, apply, unfinished, job);
   }
   return summary;
+}
+
+type Apply = (pairs: [TrajectoryState, GenerationResult][]) => void;
+
+/**
+ * Up to `width` trajectories at a time (in seq order), each on its own: its next step is asked
+ * for as soon as its last one is written, the next trajectory starts as soon as one ends, and the
+ * backend merges the requests into its running batch, so the batch stays full to the end and a
+ * trajectory's steps run close together (its cached prefix is still there). A failure stops every
+ * chain before its next request.
+ */
+async function chains(
+  active: TrajectoryState[],
+  width: number,
+  backend: GenerationBackend,
+  request: (t: TrajectoryState) => GenerationRequest,
+  apply: Apply,
+  unfinished: (t: TrajectoryState) => boolean,
+  job: JobControl,
+): Promise<void> {
+  let failure: { err: unknown } | undefined;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    try {
+      while (!failure && next < active.length) {
+        const t = active[next++]!;
+        while (!failure && unfinished(t)) {
+          throwIfCancelled(job.signal, 'generation');
+          const [r] = await backend.generate([request(t)], { signal: job.signal });
+          if (failure) return;
+          apply([[t, r!]]);
+        }
+      }
+    } catch (err) {
+      failure ??= { err };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, active.length) }, worker));
+  if (failure) throw failure.err;
+}
+
+/** The chunk's trajectories advance together: one call per step index (servers answer each request as it comes). */
+async function lockStep(
+  active: TrajectoryState[],
+  backend: GenerationBackend,
+  request: (t: TrajectoryState) => GenerationRequest,
+  apply: Apply,
+  unfinished: (t: TrajectoryState) => boolean,
+  job: JobControl,
+): Promise<void> {
+  while (active.length > 0) {
+    throwIfCancelled(job.signal, 'generation');
+    const byKey = new Map(active.map((t) => [String(t.id), t]));
+    const find = (r: GenerationResult): TrajectoryState => {
+      const t = byKey.get(r.key);
+      if (!t) throw new Error(`backend returned an unknown request key ${r.key}`);
+      return t;
+    };
+    await backend.generate(active.map(request), { signal: job.signal, onResult: (r) => apply([[find(r), r]]) });
+    active = active.filter(unfinished);
+  }
 }

@@ -2,17 +2,17 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { badInput, EngineError } from '../../errors';
 import { silentLogger, type Logger } from '../../log';
 import type { GenerateOptions, GenerationBackend, GenerationRequest, GenerationResult } from '../backend';
-import { decodeBatch, type BatchItem } from './decoder';
+import { DecodeLoop, type BatchItem } from './decoder';
 import { loadDecoderSession, type DecoderGraph } from './decoder-graph';
-import { KvForward } from './kv-forward';
+import { PrefixCache } from './prefix-cache';
 import { type ModelFolder, type OnnxWeights, readModelFolder } from './model-folder';
 import { TokenSampler } from './sampling';
 import { ModelTokenizer } from './tokenizer';
 
 /**
  * Local generation with onnxruntime-node (CPU) from a Hugging Face / optimum decoder export.
- * Requests are sorted by prompt length and decoded in batches of `batchSize`; calls to generate()
- * run one after another (a second call waits for the first).
+ * Up to `batchSize` sequences decode together (decoder.ts): continuous batching, so calls made
+ * while one runs share its batch, and a prefix cache of finished sequences' keys and values.
  */
 
 export interface OnnxBackendOptions {
@@ -24,6 +24,16 @@ export interface OnnxBackendOptions {
   intraOpNumThreads?: number;
   /** 'int8': run onnx/model_quantized.onnx (python -m aries_trainer quantize) instead of the exported graph. */
   weights?: OnnxWeights;
+  /**
+   * Requests waiting (from this call or a call made meanwhile) take the slots of finished rows
+   * while the batch runs, instead of a batch running to its longest member (default false: on a
+   * CPU the mixed lengths cost more than the idle slots save, docs/benchmarks.md).
+   */
+  continuousBatching?: boolean;
+  /** Memory for keys and values of finished sequences that later prompts start with (default 1 GiB; 0 = off). */
+  prefixCacheBytes?: number;
+  /** Greedy requests: draft tokens from the request's own context checked per step (default 0 = off). Same text either way. */
+  speculativeTokens?: number;
   logger?: Logger;
 }
 
@@ -34,29 +44,47 @@ export interface OnnxGenerationStats {
   generatedTokens: number;
   /** Time inside session.run. */
   forwardMs: number;
-  /** Wall time of the batches (forward passes + tokenization, sampling, cache handling). */
+  /** Of forwardMs, in prefills (prompts run into the cache). */
+  prefillMs: number;
+  /** Wall time with work in the decoding loop (forward passes + sampling, cache handling). */
   totalMs: number;
+  /** Prompt tokens that ran through the model. */
+  prefilledTokens: number;
+  /** Prompt tokens taken from the prefix cache instead. */
+  reusedTokens: number;
+  /** Draft tokens checked by speculation, and of those kept. */
+  draftedTokens: number;
+  acceptedTokens: number;
 }
 
 export const DEFAULT_BATCH_SIZE = 16;
+export const DEFAULT_PREFIX_CACHE_BYTES = 1 << 30;
+export const DEFAULT_SPECULATIVE_TOKENS = 0;
 
 export class OnnxBackend implements GenerationBackend {
   readonly kind = 'onnx';
   readonly modelId: string;
-  private readonly sampler = new TokenSampler();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Calls made while another runs join its batch (continuous batching): issue requests as soon as they are known. */
+  readonly mergesCalls: boolean;
   private closed = false;
-  private readonly totals: OnnxGenerationStats = { batches: 0, steps: 0, generatedTokens: 0, forwardMs: 0, totalMs: 0 };
+  private readonly loop: DecodeLoop;
+  private readonly prefixCache: PrefixCache | undefined;
 
   private constructor(
     private readonly folder: ModelFolder,
     private readonly session: InferenceSession,
-    private readonly graph: DecoderGraph,
+    graph: DecoderGraph,
     readonly tokenizer: ModelTokenizer,
-    private readonly batchSize: number,
-    private readonly logger: Logger,
+    settings: { batchSize: number; continuous: boolean; prefixCacheBytes: number; speculativeTokens: number },
   ) {
     this.modelId = folder.dir;
+    // Prefixes and merged rows need explicit positions (see KvForward.supportsHoles).
+    const holes = graph.hasPositionIds;
+    this.prefixCache = holes && settings.prefixCacheBytes > 0 ? new PrefixCache(settings.prefixCacheBytes) : undefined;
+    this.mergesCalls = holes && settings.continuous;
+    this.loop = new DecodeLoop(session, graph, tokenizer, new TokenSampler(), {
+      batchSize: settings.batchSize, continuous: this.mergesCalls, prefixCache: this.prefixCache, speculativeTokens: holes ? settings.speculativeTokens : 0,
+    });
   }
 
   /** Reads and checks the model folder, then loads the graph. Errors name the file and what to do. */
@@ -75,51 +103,41 @@ export class OnnxBackend implements GenerationBackend {
       // see shifted positions and may not match what they give alone.
       logger.warn(`${folder.modelPath}: the graph has no position_ids input; batched texts may differ from single ones (use batchSize 1 or re-export with position_ids)`);
     }
-    return new OnnxBackend(folder, session, graph, tokenizer, batchSize, logger);
+    const prefixCacheBytes = options.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES;
+    if (!Number.isInteger(prefixCacheBytes) || prefixCacheBytes < 0) throw badInput(`onnx backend: prefixCacheBytes is ${prefixCacheBytes}; use a whole number ≥ 0 (0 = off)`);
+    const speculativeTokens = options.speculativeTokens ?? DEFAULT_SPECULATIVE_TOKENS;
+    if (!Number.isInteger(speculativeTokens) || speculativeTokens < 0) throw badInput(`onnx backend: speculativeTokens is ${speculativeTokens}; use a whole number ≥ 0 (0 = off)`);
+    return new OnnxBackend(folder, session, graph, tokenizer, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens });
   }
 
   get stats(): OnnxGenerationStats {
-    return { ...this.totals };
+    const t = this.loop.totals;
+    const c = this.prefixCache?.stats;
+    return { batches: t.batches, steps: t.steps, generatedTokens: t.generatedTokens, forwardMs: t.forwardMs, prefillMs: t.prefillMs, totalMs: t.totalMs, prefilledTokens: t.prefilledTokens, reusedTokens: c?.reusedTokens ?? 0, draftedTokens: t.draftedTokens, acceptedTokens: t.acceptedTokens };
   }
 
   generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
-    const run = this.queue.then(() => this.run(requests, options));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.run(requests, options);
+  }
+
+  /** Forgets every cached prefix (the next prompts run in full). */
+  clearPrefixCache(): void {
+    this.prefixCache?.clear();
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue;
+    await this.loop.idle();
+    this.prefixCache?.clear();
     await this.session.release();
   }
 
   private async run(requests: GenerationRequest[], options: GenerateOptions): Promise<GenerationResult[]> {
     if (this.closed) throw new EngineError('BACKEND', `onnx backend for ${this.modelId} is closed`, 'open a new one');
     const items = requests.map((r) => this.prepare(r));
-    // Similar lengths together keep left padding (wasted compute) small; results keep request order.
-    const order = items.map((_, i) => i).sort((a, b) => items[a]!.promptIds.length - items[b]!.promptIds.length);
-    const results = new Array<GenerationResult>(requests.length);
-    for (let start = 0; start < order.length; start += this.batchSize) {
-      const batch = order.slice(start, start + this.batchSize);
-      const forward = new KvForward(this.session, this.graph);
-      const hooks = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onDelta ? { onDelta: options.onDelta } : {}) };
-      const { results: batchResults, timings } = await decodeBatch(forward, this.tokenizer, this.sampler, batch.map((i) => items[i]!), hooks);
-      this.totals.batches++;
-      this.totals.steps += timings.steps;
-      this.totals.generatedTokens += timings.generatedTokens;
-      this.totals.forwardMs += timings.forwardMs;
-      this.totals.totalMs += timings.totalMs;
-      this.logger.debug(
-        `onnx batch of ${batch.length}: ${timings.generatedTokens} tokens in ${timings.totalMs.toFixed(0)} ms (${timings.forwardMs.toFixed(0)} ms in forward passes, ${timings.steps} steps)`,
-      );
-      batchResults.forEach((result, j) => {
-        results[batch[j]!] = result;
-        options.onResult?.(result);
-      });
-    }
-    return results;
+    const hooks = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onDelta ? { onDelta: options.onDelta } : {}), ...(options.onResult ? { onResult: options.onResult } : {}) };
+    return this.loop.submit(items, hooks);
   }
 
   /** Checks one request and encodes its prompt; nothing runs until every request has passed. */
