@@ -162,6 +162,21 @@ describe('OnnxBackend', { skip }, () => {
     assert.ok(long!.promptTokens + long!.completionTokens <= positions, JSON.stringify(long));
   });
 
+  test('a prefill split by rows (a big vocabulary, no logits_to_keep) gives the texts of one prefill', async () => {
+    // A budget of one row's logits at a time: every prompt is prefilled on its own, then merged.
+    const split = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, prefillLogitsBytes: 1 });
+    try {
+      const requests = PROMPTS.map((p, i) => req(`v${i}`, p));
+      const one = await backend.generate(requests);
+      const before = split.stats.batches;
+      const parts = await split.generate(requests);
+      assert.deepEqual(texts(parts), texts(one));
+      assert.equal(split.stats.batches - before, PROMPTS.length, 'one prefill per row');
+    } finally {
+      await split.close();
+    }
+  });
+
   test('calls made at the same time both complete: one after the other, or sharing the batch (continuous batching)', async () => {
     const merging = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, continuousBatching: true, prefixCacheBytes: 0 });
     try {

@@ -34,6 +34,8 @@ export interface OnnxBackendOptions {
   prefixCacheBytes?: number;
   /** Greedy requests: draft tokens from the request's own context checked per step (default 0 = off). Same text either way. */
   speculativeTokens?: number;
+  /** Prefills are split by rows to keep their logits (all prompt positions, when the graph has no logits_to_keep) under this (default 256 MiB). */
+  prefillLogitsBytes?: number;
   logger?: Logger;
 }
 
@@ -60,6 +62,7 @@ export interface OnnxGenerationStats {
 export const DEFAULT_BATCH_SIZE = 16;
 export const DEFAULT_PREFIX_CACHE_BYTES = 1 << 30;
 export const DEFAULT_SPECULATIVE_TOKENS = 0;
+export const DEFAULT_PREFILL_LOGITS_BYTES = 256 * 2 ** 20;
 
 export class OnnxBackend implements GenerationBackend {
   readonly kind = 'onnx';
@@ -75,7 +78,7 @@ export class OnnxBackend implements GenerationBackend {
     private readonly session: InferenceSession,
     graph: DecoderGraph,
     readonly tokenizer: ModelTokenizer,
-    settings: { batchSize: number; continuous: boolean; prefixCacheBytes: number; speculativeTokens: number },
+    settings: { batchSize: number; continuous: boolean; prefixCacheBytes: number; speculativeTokens: number; prefillLogitsBytes: number },
   ) {
     this.modelId = folder.dir;
     // Prefixes and merged rows need explicit positions (see KvForward.supportsHoles).
@@ -84,6 +87,8 @@ export class OnnxBackend implements GenerationBackend {
     this.mergesCalls = holes && settings.continuous;
     this.loop = new DecodeLoop(session, graph, tokenizer, new TokenSampler(), {
       batchSize: settings.batchSize, continuous: this.mergesCalls, prefixCache: this.prefixCache, speculativeTokens: holes ? settings.speculativeTokens : 0,
+      // Split prefills are merged into one batch, which needs explicit positions too.
+      prefillLogitsBytes: holes ? settings.prefillLogitsBytes : Infinity, vocabSize: folder.shape.vocabSize,
     });
   }
 
@@ -107,7 +112,8 @@ export class OnnxBackend implements GenerationBackend {
     if (!Number.isInteger(prefixCacheBytes) || prefixCacheBytes < 0) throw badInput(`onnx backend: prefixCacheBytes is ${prefixCacheBytes}; use a whole number ≥ 0 (0 = off)`);
     const speculativeTokens = options.speculativeTokens ?? DEFAULT_SPECULATIVE_TOKENS;
     if (!Number.isInteger(speculativeTokens) || speculativeTokens < 0) throw badInput(`onnx backend: speculativeTokens is ${speculativeTokens}; use a whole number ≥ 0 (0 = off)`);
-    return new OnnxBackend(folder, session, graph, tokenizer, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens });
+    const prefillLogitsBytes = options.prefillLogitsBytes ?? DEFAULT_PREFILL_LOGITS_BYTES;
+    return new OnnxBackend(folder, session, graph, tokenizer, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens, prefillLogitsBytes });
   }
 
   get stats(): OnnxGenerationStats {

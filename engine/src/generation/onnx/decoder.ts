@@ -47,6 +47,14 @@ export interface DecodeSettings {
   prefixCache: PrefixCache | undefined;
   /** Greedy rows: draft tokens from the row's own context (prompt-lookup.ts) checked per step; 0 = off. */
   speculativeTokens: number;
+  /**
+   * A graph without logits_to_keep returns logits for every prompt position: rows × tokens ×
+   * vocabulary floats. Prefills are split by rows to keep that under this many bytes (a real
+   * vocabulary of 150k makes 8 rows of 450 tokens 2 GB).
+   */
+  prefillLogitsBytes: number;
+  /** config.json's vocab_size, when it has one. */
+  vocabSize: number | undefined;
 }
 
 /** Where the time went, summed over every call so far. */
@@ -282,14 +290,37 @@ export class DecodeLoop {
       const hit = hits[i];
       return hit ? { ids: s.item.promptIds.slice(hit.length), prefix: hit } : { ids: s.item.promptIds };
     });
-    const fresh = new KvForward(this.session, this.graph);
-    await fresh.prefillRows(rows, padId);
-    this.totals.forwardMs += fresh.runMs;
-    this.totals.prefillMs += fresh.runMs;
-    this.totals.batches++;
-    this.totals.prefilledTokens += rows.reduce((n, r) => n + r.ids.length, 0);
-    fresh.runMs = 0;
-    forward.absorb(fresh);
+    for (const group of this.prefillGroups(rows)) {
+      const fresh = new KvForward(this.session, this.graph);
+      await fresh.prefillRows(group, padId);
+      this.totals.forwardMs += fresh.runMs;
+      this.totals.prefillMs += fresh.runMs;
+      this.totals.batches++;
+      this.totals.prefilledTokens += group.reduce((n, r) => n + r.ids.length, 0);
+      fresh.runMs = 0;
+      forward.absorb(fresh);
+    }
+  }
+
+  /** Rows in order, cut where the next one would take the prefill's logits past the budget. */
+  private prefillGroups(rows: PrefillRow[]): PrefillRow[][] {
+    const vocab = this.settings.vocabSize;
+    if (this.graph.logitsToKeepInput || vocab === undefined) return [rows];
+    const groups: PrefillRow[][] = [];
+    let group: PrefillRow[] = [];
+    let width = 0;
+    for (const row of rows) {
+      const w = Math.max(width, row.ids.length);
+      if (group.length > 0 && (group.length + 1) * w * vocab * 4 > this.settings.prefillLogitsBytes) {
+        groups.push(group);
+        group = [];
+        width = 0;
+      }
+      group.push(row);
+      width = Math.max(width, row.ids.length);
+    }
+    if (group.length > 0) groups.push(group);
+    return groups;
   }
 
   /**
