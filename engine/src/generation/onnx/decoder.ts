@@ -155,8 +155,7 @@ export class DecodeLoop {
         const open = rows.filter((s) => s.finish === undefined);
         const free = batchSize - open.length;
         if (this.waiting.length > 0 && (open.length === 0 || (continuous && forward.supportsHoles && free >= quarter))) {
-          const keep: number[] = [];
-          rows.forEach((s, r) => s.finish === undefined && keep.push(r));
+          const keep = openRows(rows);
           forward.keepRows(keep);
           const admitted = this.waiting.splice(0, free);
           await this.admit(forward, admitted);
@@ -192,8 +191,7 @@ export class DecodeLoop {
         const finishedRows = rows.length - stillOpen;
         let feed = tokens;
         if (finishedRows * 4 >= rows.length) {
-          const keep: number[] = [];
-          rows.forEach((s, r) => s.finish === undefined && keep.push(r));
+          const keep = openRows(rows);
           forward.keepRows(keep);
           feed = Int32Array.from(keep, (r) => tokens[r]!);
           rows = keep.map((r) => rows[r]!);
@@ -390,4 +388,11 @@ export class DecodeLoop {
     call.failed = true;
     call.reject(err);
   }
+}
+
+/** Indices of the rows still generating. */
+function openRows(rows: readonly Sequence[]): number[] {
+  const keep: number[] = [];
+  rows.forEach((s, r) => s.finish === undefined && keep.push(r));
+  return keep;
 }
