@@ -231,6 +231,9 @@ const VARIANTS = [
 ] as const;
 const DEFAULT_VARIANT = 1;
 
+/** A refinement template in chat form (refinement/template.ts), for the chat-form comparison. */
+const CHAT_TEMPLATE = { version: 1, format: 'chat', instruction: 'Check the previous answer and give a better one.' };
+
 async function trajectories(
   plan: GenerationPlan,
   peer: TransformersJsPeer,
@@ -272,6 +275,16 @@ async function trajectories(
       if (rep % 2 === 0) await peerTurn(replay);
       log(`    ${VARIANTS.map((v, i) => `${v.name} ${fmt.ms(runs[i]![rep]!.ms)}`).join(', ')}; transformers.js batched ${fmt.ms(peerBatched.at(-1)!.ms)}`);
     }
+    // The same collection with a chat-form refinement template ([x, y, instruction]): other prompts,
+    // so other texts; what the prefix cache saves when step k-1's whole sequence is step k's prefix.
+    const chat = [backends[0]!, backends[DEFAULT_VARIANT]!];
+    const chatRuns: Collected[] = [];
+    for (const b of chat) {
+      b.clearPrefixCache();
+      chatRuns.push(await collectOnce(plan, b, undefined, CHAT_TEMPLATE));
+    }
+    log(`    chat-form template: static batches ${fmt.ms(chatRuns[0]!.ms)}, + prefix cache ${fmt.ms(chatRuns[1]!.ms)}`);
+    const [chatStatic, chatCached] = chatRuns.map((r) => summarize([r])) as [ReturnType<typeof summarize>, ReturnType<typeof summarize>];
     const stats = runs.map((r) => summarize(r));
     const baseTexts = byTrajectory(runs[0]![0]!.calls);
     const sameAsStatic = runs.map((r) => countSame(byTrajectory(r[0]!.calls), baseTexts));
@@ -288,6 +301,7 @@ async function trajectories(
       atLeast(SECTION, `${subject} tokens/s`, `${fmt.num(full.tps)} tok/s`, `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s`, full.tps / best.tps, plan.trajectoryTarget),
       ...VARIANTS.map((v, i) => info(SECTION, `${subject}: ${v.name}`, `${fmt.num(stats[i]!.tps)} tok/s`, i === 0 ? `transformers.js ${best.name} ${fmt.num(best.tps)} tok/s` : `${VARIANTS[i - 1]!.name} ${fmt.num(stats[i - 1]!.tps)} tok/s`, i === 0 ? stats[0]!.tps / best.tps : stats[i]!.tps / stats[i - 1]!.tps)),
       info(SECTION, `${subject}: the same calls, transformers.js batched time / engine time`, fmt.ms(full.ms), `transformers.js batched ${fmt.ms(pb.ms)}`, pb.ms / full.ms),
+      info(SECTION, `${subject}, chat-form template: + prefix cache`, `${fmt.num(chatCached.tps)} tok/s`, `static batches ${fmt.num(chatStatic.tps)} tok/s`, chatCached.tps / chatStatic.tps),
       atMost(SECTION, `${subject} wall / session.run`, fmt.ms(full.ms), `session.run ${fmt.ms(full.forwardMs)}`, full.ms / full.forwardMs, 1.5),
       info(SECTION, `${subject} vs transformers.js ${other.name}`, `${fmt.num(full.tps)} tok/s`, `${fmt.num(other.tps)} tok/s`, full.tps / other.tps),
     ];
@@ -303,7 +317,10 @@ async function trajectories(
           `transformers.js gets the static run's ${staticRun.calls.length} calls (one per step index, the prompts the collector built), taking turns with the engine: batched (one pipeline call of ${t.batchSize} prompts per call) ${fmt.int(pb.tokens)} tokens in ${fmt.ms(pb.ms)} ` +
           `(its session.run ${fmt.ms(pb.forwardMs)}); sequential on the first ${t.sequentialSample} prompts of each call ${fmt.int(ps.tokens)} tokens in ${fmt.ms(ps.ms)} ` +
           `(its session.run ${fmt.ms(ps.forwardMs)}); its best is ${best.name}. Same text as the engine, batched: ${sameBatched}/${steps}. ` +
-          `Per repetition (engine defaults / transformers.js batched tok/s): ${perRep.join(', ')}. Cache held ${fmt.int(fullRun.reused)} of ${fmt.int(fullRun.reused + fullRun.prefilled)} prompt tokens.`,
+          `Per repetition (engine defaults / transformers.js batched tok/s): ${perRep.join(', ')}. Cache held ${fmt.int(fullRun.reused)} of ${fmt.int(fullRun.reused + fullRun.prefilled)} prompt tokens. ` +
+          `With a chat-form refinement template (${JSON.stringify(CHAT_TEMPLATE)}; other prompts, so other texts, one run each): static batches ${fmt.int(chatStatic.tokens)} tokens in ${fmt.ms(chatStatic.ms)} ` +
+          `(prompt tokens run ${fmt.int(chatRuns[0]!.prefilled)}, prefill ${fmt.ms(chatRuns[0]!.prefillMs)}), + prefix cache ${fmt.int(chatCached.tokens)} tokens in ${fmt.ms(chatCached.ms)} ` +
+          `(prompt tokens run ${fmt.int(chatRuns[1]!.prefilled)}, from the cache ${fmt.int(chatRuns[1]!.reused)}, prefill ${fmt.ms(chatRuns[1]!.prefillMs)}).`,
       ],
     };
   } finally {
@@ -346,11 +363,12 @@ interface Collected {
 }
 
 /** One collection with the real collector on a fresh temp project (prompts imported, round opened). */
-async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, prompts: PromptInput[] = benchPrompts(plan)): Promise<Collected> {
+async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, prompts: PromptInput[] = benchPrompts(plan), template?: object): Promise<Collected> {
   const t = plan.trajectory;
   const root = mkdtempSync(join(tmpdir(), 'aries-bench-collect-'));
   try {
-    writeFileSync(join(root, 'aries.json'), JSON.stringify({ name: 'bench', model: plan.model.dir }));
+    if (template) writeFileSync(join(root, 'refinement.json'), JSON.stringify(template));
+    writeFileSync(join(root, 'aries.json'), JSON.stringify({ name: 'bench', model: plan.model.dir, ...(template ? { refinementTemplate: 'refinement.json' } : {}) }));
     writeFileSync(join(root, 'prompts.jsonl'), prompts.map((prompt, i) => JSON.stringify({ id: `q${i}`, prompt })).join('\n') + '\n');
     const p = openProject(root, silentLogger);
     try {

@@ -162,6 +162,27 @@ describe('OnnxBackend', { skip }, () => {
     assert.ok(long!.promptTokens + long!.completionTokens <= positions, JSON.stringify(long));
   });
 
+  test('a chat-form refinement template: step k runs only the instruction after step k-1’s whole sequence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'aries-chat-template-'));
+    try {
+      const path = join(dir, 'refinement.json');
+      writeFileSync(path, JSON.stringify({ version: 1, format: 'chat', instruction: 'Check the previous answer and give a better one.' }));
+      const template = loadTemplate(path);
+      for (const q of ['3+4=', 'repeat: cat dog sun', '9+19=']) {
+        const [y0] = await backend.generate([req(`t0-${q}`, q)]);
+        const before = backend.stats.reusedTokens;
+        const prompt = refinePrompt(template, q, y0!.text);
+        assert.deepEqual(prompt, [{ role: 'user', content: q }, { role: 'assistant', content: y0!.text }, { role: 'user', content: template.template }]);
+        const [y1] = await backend.generate([{ ...req(`t1-${q}`, ''), prompt }]);
+        const reused = backend.stats.reusedTokens - before;
+        // Everything step 0 fed the model (its prompt, its answer but the last token) comes from the cache.
+        assert.ok(reused >= y0!.promptTokens + y0!.completionTokens - 1, `${q}: reused ${reused} of ${y1!.promptTokens} prompt tokens; step 0 fed ${y0!.promptTokens + y0!.completionTokens - 1}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a prefill split by rows (a big vocabulary, no logits_to_keep) gives the texts of one prefill', async () => {
     // A budget of one row's logits at a time: every prompt is prefilled on its own, then merged.
     const split = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 4, intraOpNumThreads: 1, prefillLogitsBytes: 1 });

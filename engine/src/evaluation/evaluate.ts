@@ -8,6 +8,7 @@ import { type Db, now, parseJson } from '../store/db';
 import { collectTrajectories } from '../trajectory/collect';
 import { countTrajectories, createTrajectories } from '../trajectory/store';
 import type { EvaluationResults } from '../protocol/engine-types';
+import { templateIdentity } from '../refinement/template';
 export type { EvaluationResults } from '../protocol/engine-types';
 
 export interface EvaluationSettings {
@@ -27,7 +28,7 @@ export interface EvaluationSettings {
  * 1..K self-refinements. Resumable like collection: an interrupted evaluation continues.
  */
 export async function evaluateModel(p: Project, modelId: number, backend: GenerationBackend, s: EvaluationSettings, job: JobControl = {}): Promise<EvaluationResults> {
-  const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, template: p.template.template, ...(s.weights ? { weights: s.weights } : {}) });
+  const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, ...templateIdentity(p.template), ...(s.weights ? { weights: s.weights } : {}) });
   let row = p.db.prepare('SELECT id FROM evaluations WHERE model_id = ? AND config_json = ? ORDER BY id DESC LIMIT 1').get(modelId, configJson) as { id: number } | undefined;
   // A new evaluation (or one killed before its trajectories were written) starts from the split's
   // prompts, checked before anything is written: a split with no prompts leaves nothing behind.

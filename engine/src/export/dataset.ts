@@ -8,7 +8,7 @@ import type { PairKind } from '../project/config';
 import type { Project } from '../project/project';
 import { roundPairs } from '../pair/pairs';
 import type { DatasetCompletion, DatasetPrompt, DatasetRow } from '../protocol/trainer';
-import { refinePrompt } from '../refinement/template';
+import { refinePrompt, templateIdentity } from '../refinement/template';
 import { getRound } from '../round/rounds';
 import { now, parseJson } from '../store/db';
 import type { ExportCounts } from '../protocol/engine-types';
@@ -126,7 +126,7 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   }
   const body = lines.length ? `${lines.join('\n')}\n` : '';
   const sha256 = createHash('sha256').update(body).digest('hex');
-  const config = { strategy, kinds, format, template: p.template.template, templatePath: p.template.path, policyModel: policy.name };
+  const config = { strategy, kinds, format, ...templateIdentity(p.template), templatePath: p.template.path, policyModel: policy.name };
   const manifestPath = options.path ? `${path}.manifest.json` : resolve(defaultDir, 'manifest.json');
   writeAtomic(path, body);
   const info = p.db

@@ -2,6 +2,7 @@ import { EngineError } from '../errors';
 import { currentModel } from '../model/registry';
 import type { Project } from '../project/project';
 import { type Db, now } from '../store/db';
+import { templateIdentity } from '../refinement/template';
 
 export type RoundStatus = 'collecting' | 'collected' | 'scored' | 'selected' | 'exported' | 'training' | 'trained' | 'failed';
 
@@ -24,7 +25,7 @@ export function openRound(p: Project): RoundRow {
   const model = currentModel(p.db);
   if (!model) throw new EngineError('NOT_FOUND', 'the project has no current model', 'check "model" in aries.json');
   const idx = (latest?.idx ?? 0) + 1;
-  const snapshot = { generation: p.config.generation, selection: p.config.selection, export: p.config.export, template: p.template.template };
+  const snapshot = { generation: p.config.generation, selection: p.config.selection, export: p.config.export, ...templateIdentity(p.template) };
   const t = now();
   const info = p.db
     .prepare('INSERT INTO rounds (idx, policy_model_id, status, config_json, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)')

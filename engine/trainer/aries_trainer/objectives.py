@@ -19,7 +19,7 @@ from .dataset import KINDS, PAIR_KINDS, DatasetError, PreferenceRow, Prompt, SFT
 from .losses import Batch, collate, nll_per_row, preference_loss, sequence_logps
 from .policy import LoraSettings, Policy, atomic_output_dir, load_policy, save_policy
 from .progress import emit, log, peak_memory_mb
-from .refinement import load_template, render_refinement
+from .refinement import ChatRefinement, Template, load_template, render_refinement
 from .train_loop import Runtime, StepOutput, Totals, Trained, emit_start, optimize
 
 
@@ -62,8 +62,11 @@ class SFTExample:
     completion: list[int]
 
 
-def refine_prompt(prompt: Prompt, previous: str, template: str, where: str) -> Prompt:
-    """refine(x, y): the string prompt, or the chat whose last user turn is x, with x rewritten."""
+def refine_prompt(prompt: Prompt, previous: str, template: Template, where: str) -> Prompt:
+    """refine(x, y): text form, the string prompt or the chat's last user turn rewritten; chat form, the chat continued."""
+    if isinstance(template, ChatRefinement):
+        chat = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else copy.deepcopy(prompt)
+        return [*chat, {"role": "assistant", "content": previous}, {"role": "user", "content": template.instruction}]
     if isinstance(prompt, str):
         return render_refinement(template, prompt, previous)
     users = [i for i, m in enumerate(prompt) if m["role"] == "user"]
@@ -117,7 +120,7 @@ def dataset_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _template(cfg: TrainConfig) -> Optional[str]:
+def _template(cfg: TrainConfig) -> Optional[Template]:
     if not cfg.refine_from_direct:
         return None
     return load_template(Path(cfg.refinement_template) if cfg.refinement_template else None)

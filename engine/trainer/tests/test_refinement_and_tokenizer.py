@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from aries_trainer.objectives import refine_prompt
-from aries_trainer.refinement import DEFAULT_TEMPLATE_PATH, load_template, render_refinement
+from aries_trainer.refinement import DEFAULT_TEMPLATE_PATH, ChatRefinement, load_template, render_refinement
 from aries_trainer.hf_tokenizer import load_tokenizer
 
 
@@ -24,6 +24,24 @@ def test_refine_prompt_rewrites_last_user_turn():
     assert refine_prompt(chat, "y", t, "f:1") == [{"role": "system", "content": "s"}, {"role": "user", "content": "x|y"}]
     assert chat[1]["content"] == "x"  # the input is not mutated
     assert refine_prompt("x", "y", t, "f:1") == "x|y"
+
+
+def test_chat_form_continues_the_conversation(tmp_path: Path):
+    p = tmp_path / "chat.json"
+    p.write_text('{"version": 1, "format": "chat", "instruction": "Check it and answer again."}')
+    t = load_template(p)
+    assert t == ChatRefinement("Check it and answer again.")
+    asked = [{"role": "assistant", "content": "y"}, {"role": "user", "content": "Check it and answer again."}]
+    assert refine_prompt("x", "y", t, "f:1") == [{"role": "user", "content": "x"}, *asked]
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "x"}]
+    assert refine_prompt(chat, "y", t, "f:1") == [*chat, *asked]
+    assert len(chat) == 2  # the input is not mutated
+    p.write_text('{"format": "chat"}')
+    with pytest.raises(ValueError, match="needs \"instruction\""):
+        load_template(p)
+    p.write_text('{"format": "turns", "template": "{question}{previous}"}')
+    with pytest.raises(ValueError, match="use \"text\" or \"chat\""):
+        load_template(p)
 
 
 def test_bad_template_file(tmp_path: Path):
