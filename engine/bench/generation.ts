@@ -98,11 +98,7 @@ export async function demoGenerationBench(
   try {
     const runs = variants.map(() => [] as Collected[]);
     for (let rep = 0; rep < sizes.reps; rep++) {
-      for (let i = 0; i < variants.length; i++) {
-        const v = (i + rep) % variants.length;
-        backends[v]!.clearPrefixCache();
-        runs[v]!.push(await collectOnce(plan, backends[v]!, prompts));
-      }
+      await collectEach(plan, backends, runs, rep, prompts);
       log(`    demo generation: ${variants.map((v, i) => `${v.name} ${fmt.ms(runs[i]![rep]!.ms)}`).join(', ')}`);
     }
     const [before, after] = runs.map((r) => summarize(r)) as [ReturnType<typeof summarize>, ReturnType<typeof summarize>];
@@ -244,9 +240,8 @@ async function trajectories(
   const maxNew = t.maxNewTokens;
   const backends = await Promise.all(VARIANTS.map((v) => OnnxBackend.open({ modelDir: plan.model.dir, batchSize: t.batchSize, intraOpNumThreads: plan.threads, ...v.options })));
   try {
-    // Warm-up: first runs allocate arenas (the prefix cache is cleared again after).
+    // Warm-up: first runs allocate arenas (each collection empties the prefix cache).
     for (const b of backends) await b.generate(benchPrompts(plan).map((prompt, i) => ({ key: String(i), prompt, sampling: { ...GREEDY, maxNewTokens: 2 } })));
-    for (const b of backends) b.clearPrefixCache();
     const runs = VARIANTS.map(() => [] as Collected[]);
     const peerBatched: EngineRun[] = [];
     const peerSequential: EngineRun[] = [];
@@ -266,11 +261,7 @@ async function trajectories(
         peerSequential.push(sequential);
       };
       if (replay && rep % 2 === 1) await peerTurn(replay);
-      // Variants in a rotating order, so drift in the machine's load spreads over all of them.
-      for (let i = 0; i < VARIANTS.length; i++) {
-        const v = (i + rep) % VARIANTS.length;
-        runs[v]!.push(await collectOnce(plan, backends[v]!));
-      }
+      await collectEach(plan, backends, runs, rep);
       replay = runs[0]![rep]!.calls.map((c) => c.requests);
       if (rep % 2 === 0) await peerTurn(replay);
       log(`    ${VARIANTS.map((v, i) => `${v.name} ${fmt.ms(runs[i]![rep]!.ms)}`).join(', ')}; transformers.js batched ${fmt.ms(peerBatched.at(-1)!.ms)}`);
@@ -279,10 +270,7 @@ async function trajectories(
     // so other texts; what the prefix cache saves when step k-1's whole sequence is step k's prefix.
     const chat = [backends[0]!, backends[DEFAULT_VARIANT]!];
     const chatRuns: Collected[] = [];
-    for (const b of chat) {
-      b.clearPrefixCache();
-      chatRuns.push(await collectOnce(plan, b, undefined, CHAT_TEMPLATE));
-    }
+    for (const b of chat) chatRuns.push(await collectOnce(plan, b, undefined, CHAT_TEMPLATE));
     log(`    chat-form template: static batches ${fmt.ms(chatRuns[0]!.ms)}, + prefix cache ${fmt.ms(chatRuns[1]!.ms)}`);
     const [chatStatic, chatCached] = chatRuns.map((r) => summarize([r])) as [ReturnType<typeof summarize>, ReturnType<typeof summarize>];
     const stats = runs.map((r) => summarize(r));
@@ -362,7 +350,18 @@ interface Collected {
   calls: RecordingBackend['calls'];
 }
 
-/** One collection with the real collector on a fresh temp project (prompts imported, round opened). */
+/** One collection per backend, in an order that rotates with `rep`, so drift in the machine's load spreads over all of them. */
+async function collectEach(plan: GenerationPlan, backends: readonly OnnxBackend[], runs: Collected[][], rep: number, prompts?: PromptInput[]): Promise<void> {
+  for (let i = 0; i < backends.length; i++) {
+    const v = (i + rep) % backends.length;
+    runs[v]!.push(await collectOnce(plan, backends[v]!, prompts));
+  }
+}
+
+/**
+ * One collection with the real collector on a fresh temp project (prompts imported, round
+ * opened), the backend's prefix cache emptied first: every collection starts cold.
+ */
 async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, prompts: PromptInput[] = benchPrompts(plan), template?: object): Promise<Collected> {
   const t = plan.trajectory;
   const root = mkdtempSync(join(tmpdir(), 'aries-bench-collect-'));
@@ -376,6 +375,7 @@ async function collectOnce(plan: GenerationPlan, backend: OnnxBackend, prompts: 
       const round = openRound(p);
       const owner = { kind: 'round' as const, id: round.id };
       createTrajectories(p.db, owner, Array.from({ length: t.prompts }, (_, i) => `q${i}`), round.policy_model_id);
+      backend.clearPrefixCache();
       const recorder = new RecordingBackend(backend);
       const before = backend.stats;
       const started = performance.now();

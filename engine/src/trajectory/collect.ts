@@ -1,4 +1,5 @@
 import type { GenerationBackend, GenerationRequest, GenerationResult, SamplingParams } from '../generation/backend';
+import { runBounded } from '../generation/openai/concurrency';
 import { type JobControl, throwIfCancelled } from '../progress';
 import { refinePrompt, type RefinementTemplate } from '../refinement/template';
 import type { Db } from '../store/db';
@@ -45,11 +46,7 @@ export async function collectTrajectories(
   const maxSteps = settings.refinements + 1;
   const summary: CollectSummary = { trajectories: all, stepsWritten: 0, stoppedRepeated: 0 };
   const total = open.reduce((n, t) => n + (maxSteps - t.steps.length), 0);
-  const chunks = new Map<number, TrajectoryState[]>();
-  for (const t of open) {
-    const c = Math.floor(t.seq / settings.chunkSize);
-    chunks.set(c, [...(chunks.get(c) ?? []), t]);
-  }
+  job.progress?.({ phase: 'generate', done: 0, total });
   const request = (t: TrajectoryState): GenerationRequest => ({
     key: String(t.id),
     prompt: t.steps.length === 0 ? t.prompt : refinePrompt(template, t.prompt, t.steps[t.steps.length - 1] ?? ''),
@@ -66,84 +63,74 @@ export async function collectTrajectories(
       seed: stableSeed(settings.seedBase, owner.kind, owner.id, t.promptId, idx), durationMs: r.durationMs, completes,
     };
   };
-  const apply = (pairs: [TrajectoryState, GenerationResult][]): void => {
-    const steps = pairs.map(([t, r]) => toStep(t, r));
-    saveSteps(db, steps);
-    pairs.forEach(([t], i) => {
-      const s = steps[i]!;
-      t.steps.push(s.text);
-      if (s.completes === 'repeated') summary.stoppedRepeated++;
-      if (s.completes) t.status = 'complete';
-    });
-    summary.stepsWritten += steps.length;
+  const apply = (t: TrajectoryState, r: GenerationResult): void => {
+    const step = toStep(t, r);
+    saveSteps(db, [step]);
+    t.steps.push(step.text);
+    if (step.completes === 'repeated') summary.stoppedRepeated++;
+    if (step.completes) t.status = 'complete';
+    summary.stepsWritten++;
     job.progress?.({ phase: 'generate', done: summary.stepsWritten, total });
   };
   const unfinished = (t: TrajectoryState) => t.status === 'open' && t.steps.length < maxSteps;
+  const run: Run = { backend, request, apply, unfinished, signal: job.signal };
   if (backend.mergesCalls) {
-    await chains(open.filter(unfinished), settings.chunkSize, backend, request, apply, unfinished, job);
+    await chains(open.filter(unfinished), settings.chunkSize, run);
   } else {
-    for (const members of chunks.values()) await lockStep(members.filter(unfinished), backend, request, apply, unfinished, job);
+    const chunks = new Map<number, TrajectoryState[]>();
+    for (const t of open) {
+      const c = Math.floor(t.seq / settings.chunkSize);
+      chunks.set(c, [...(chunks.get(c) ?? []), t]);
+    }
+    for (const members of chunks.values()) await lockStep(members.filter(unfinished), run);
   }
   return summary;
 }
 
-type Apply = (pairs: [TrajectoryState, GenerationResult][]) => void;
+/** What both ways of collecting need: the backend, how to ask for a trajectory's next step, how to keep it. */
+interface Run {
+  backend: GenerationBackend;
+  request: (t: TrajectoryState) => GenerationRequest;
+  apply: (t: TrajectoryState, r: GenerationResult) => void;
+  unfinished: (t: TrajectoryState) => boolean;
+  signal: AbortSignal | undefined;
+}
 
 /**
  * Up to `width` trajectories at a time (in seq order), each on its own: its next step is asked
  * for as soon as its last one is written, the next trajectory starts as soon as one ends, and the
  * backend merges the requests into its running batch, so the batch stays full to the end and a
- * trajectory's steps run close together (its cached prefix is still there). A failure stops every
- * chain before its next request.
+ * trajectory's steps run close together (its cached prefix is still there). The first failure
+ * cancels the requests in flight and starts no more (runBounded).
  */
-async function chains(
-  active: TrajectoryState[],
-  width: number,
-  backend: GenerationBackend,
-  request: (t: TrajectoryState) => GenerationRequest,
-  apply: Apply,
-  unfinished: (t: TrajectoryState) => boolean,
-  job: JobControl,
-): Promise<void> {
-  let failure: { err: unknown } | undefined;
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    try {
-      while (!failure && next < active.length) {
-        const t = active[next++]!;
-        while (!failure && unfinished(t)) {
-          throwIfCancelled(job.signal, 'generation');
-          const [r] = await backend.generate([request(t)], { signal: job.signal });
-          if (failure) return;
-          apply([[t, r!]]);
-        }
+async function chains(active: TrajectoryState[], width: number, run: Run): Promise<void> {
+  await runBounded(
+    active.length,
+    width,
+    async (index, signal) => {
+      const t = active[index]!;
+      while (run.unfinished(t)) {
+        const [r] = await run.backend.generate([run.request(t)], { signal });
+        if (signal.aborted) return;
+        run.apply(t, r!);
       }
-    } catch (err) {
-      failure ??= { err };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, active.length) }, worker));
-  if (failure) throw failure.err;
+    },
+    run.signal,
+    'generation',
+  );
 }
 
 /** The chunk's trajectories advance together: one call per step index (servers answer each request as it comes). */
-async function lockStep(
-  active: TrajectoryState[],
-  backend: GenerationBackend,
-  request: (t: TrajectoryState) => GenerationRequest,
-  apply: Apply,
-  unfinished: (t: TrajectoryState) => boolean,
-  job: JobControl,
-): Promise<void> {
+async function lockStep(active: TrajectoryState[], run: Run): Promise<void> {
   while (active.length > 0) {
-    throwIfCancelled(job.signal, 'generation');
+    throwIfCancelled(run.signal, 'generation');
     const byKey = new Map(active.map((t) => [String(t.id), t]));
     const find = (r: GenerationResult): TrajectoryState => {
       const t = byKey.get(r.key);
       if (!t) throw new Error(`backend returned an unknown request key ${r.key}`);
       return t;
     };
-    await backend.generate(active.map(request), { signal: job.signal, onResult: (r) => apply([[find(r), r]]) });
-    active = active.filter(unfinished);
+    await run.backend.generate(active.map(run.request), { signal: run.signal, onResult: (r) => run.apply(find(r), r) });
+    active = active.filter(run.unfinished);
   }
 }

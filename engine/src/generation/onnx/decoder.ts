@@ -178,8 +178,7 @@ export class DecodeLoop {
             stillOpen++;
             seq.fed.push(id);
           } else {
-            if (this.settings.prefixCache && forward.supportsHoles) this.settings.prefixCache.add(forward.rowCache(r, seq.fed));
-            this.complete(seq);
+            this.finished(forward, r, seq);
           }
           this.stream(seq);
         }
@@ -261,10 +260,7 @@ export class DecodeLoop {
       }
       forward.accept(r, kept);
       seq.misses = kept > 1 ? 0 : seq.misses + 1;
-      if (seq.finish !== undefined) {
-        if (this.settings.prefixCache && forward.supportsHoles) this.settings.prefixCache.add(forward.rowCache(r, seq.fed));
-        this.complete(seq);
-      }
+      if (seq.finish !== undefined) this.finished(forward, r, seq);
       if (kept > 1) this.stream(seq);
     }
   }
@@ -344,6 +340,12 @@ export class DecodeLoop {
     this.totals.prefilledTokens += shared;
     cache.add(once.rowCache(0, prefix));
     for (const i of cold) hits[i] = cache.lookup(admitted[i]!.item.promptIds);
+  }
+
+  /** A row that just ended: its keys and values go to the prefix cache, its result to the caller. */
+  private finished(forward: KvForward, row: number, seq: Sequence): void {
+    if (this.settings.prefixCache && forward.supportsHoles) this.settings.prefixCache.add(forward.rowCache(row, seq.fed));
+    this.complete(seq);
   }
 
   private complete(seq: Sequence): void {

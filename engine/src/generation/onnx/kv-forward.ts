@@ -37,6 +37,8 @@ export class KvForward {
   /** Per row: the position of its next token (its real tokens so far). */
   private positions: number[] = [];
   private logitsData: Float32Array = new Float32Array(0);
+  /** Backs each run's attention mask. */
+  private maskBuffer: BigInt64Array = new BigInt64Array(0);
   private logitsPositions = 1;
   /** After stepMany: per row, the chunk position whose logits logits(row) gives (else the last). */
   private logitsAtPosition: Int32Array | undefined;
@@ -235,11 +237,7 @@ export class KvForward {
         const data = src.data as KvData;
         for (let head = 0; head < h; head++) {
           const base = (x.row * h + head) * s * d;
-          let to = ((i * h + head) * width + width - counts[i]!) * d;
-          for (const [c, len] of x.runs) {
-            dst.set(data.subarray(base + c * d, base + (c + len) * d), to);
-            to += len * d;
-          }
+          copyRuns(data, base, x.runs, d, dst, ((i * h + head) * width + width - counts[i]!) * d);
         }
       });
       return newLike(template, dst, [sources.length, h, width, d]);
@@ -294,11 +292,7 @@ export class KvForward {
       const dst = allocLike(t, h * count * d);
       for (let head = 0; head < h; head++) {
         const from = (row * h + head) * s * d;
-        let to = head * count * d;
-        for (const [c, len] of runs) {
-          dst.set(src.subarray(from + c * d, from + (c + len) * d), to);
-          to += len * d;
-        }
+        copyRuns(src, from, runs, d, dst, head * count * d);
       }
       return dst;
     });
@@ -324,8 +318,11 @@ export class KvForward {
     return half ? new Tensor('float16', data as Uint16Array, dims) : new Tensor('float32', data as Float32Array, dims);
   }
 
+  /** The rows' masks as one [rows, total] array (a view of a buffer reused from run to run). */
   private flatMask(total: number): BigInt64Array {
-    const flat = new BigInt64Array(this.rows * total);
+    const size = this.rows * total;
+    if (this.maskBuffer.length < size) this.maskBuffer = new BigInt64Array(size + this.rows * 64);
+    const flat = this.maskBuffer.subarray(0, size);
     this.masks.forEach((m, r) => flat.set(m.subarray(0, total), r * total));
     return flat;
   }
@@ -367,6 +364,14 @@ export class KvForward {
     } else {
       this.logitsData = logits.data as Float32Array;
     }
+  }
+}
+
+/** One head's tokens, run by run, from `src` (columns of `d` values from `base`) into `dst` at `to`, one after the other. */
+function copyRuns(src: KvData, base: number, runs: readonly [number, number][], d: number, dst: KvData, to: number): void {
+  for (const [c, len] of runs) {
+    dst.set(src.subarray(base + c * d, base + (c + len) * d), to);
+    to += len * d;
   }
 }
 
