@@ -11,8 +11,9 @@ import { ModelTokenizer } from './tokenizer';
 
 /**
  * Local generation with onnxruntime-node (CPU) from a Hugging Face / optimum decoder export.
- * Up to `batchSize` sequences decode together (decoder.ts): continuous batching, so calls made
- * while one runs share its batch, and a prefix cache of finished sequences' keys and values.
+ * Up to `batchSize` sequences decode together (decoder.ts), with a prefix cache of finished
+ * sequences' keys and values; with continuous batching, calls made while one runs share its batch
+ * (otherwise a call waits for the batch before it).
  */
 
 export interface OnnxBackendOptions {
@@ -94,10 +95,8 @@ export class OnnxBackend implements GenerationBackend {
 
   /** Reads and checks the model folder, then loads the graph. Errors name the file and what to do. */
   static async open(options: OnnxBackendOptions): Promise<OnnxBackend> {
-    const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw badInput(`onnx backend: batchSize is ${batchSize}; use a whole number ≥ 1`);
-    const threads = options.intraOpNumThreads;
-    if (threads !== undefined && (!Number.isInteger(threads) || threads < 0)) throw badInput(`onnx backend: intraOpNumThreads is ${threads}; use a whole number ≥ 0 (0 = onnxruntime's default)`);
+    const batchSize = wholeNumber('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE, 1);
+    const threads = options.intraOpNumThreads === undefined ? undefined : wholeNumber('intraOpNumThreads', options.intraOpNumThreads, 0, " (0 = onnxruntime's default)");
     const folder = readModelFolder(options.modelDir, undefined, options.weights ?? 'fp32');
     const tokenizer = new ModelTokenizer(folder);
     const { session, graph } = await loadDecoderSession(folder, threads);
@@ -108,11 +107,9 @@ export class OnnxBackend implements GenerationBackend {
       // see shifted positions and may not match what they give alone.
       logger.warn(`${folder.modelPath}: the graph has no position_ids input; batched texts may differ from single ones (use batchSize 1 or re-export with position_ids)`);
     }
-    const prefixCacheBytes = options.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES;
-    if (!Number.isInteger(prefixCacheBytes) || prefixCacheBytes < 0) throw badInput(`onnx backend: prefixCacheBytes is ${prefixCacheBytes}; use a whole number ≥ 0 (0 = off)`);
-    const speculativeTokens = options.speculativeTokens ?? DEFAULT_SPECULATIVE_TOKENS;
-    if (!Number.isInteger(speculativeTokens) || speculativeTokens < 0) throw badInput(`onnx backend: speculativeTokens is ${speculativeTokens}; use a whole number ≥ 0 (0 = off)`);
-    const prefillLogitsBytes = options.prefillLogitsBytes ?? DEFAULT_PREFILL_LOGITS_BYTES;
+    const prefixCacheBytes = wholeNumber('prefixCacheBytes', options.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES, 0, ' (0 = off)');
+    const speculativeTokens = wholeNumber('speculativeTokens', options.speculativeTokens ?? DEFAULT_SPECULATIVE_TOKENS, 0, ' (0 = off)');
+    const prefillLogitsBytes = wholeNumber('prefillLogitsBytes', options.prefillLogitsBytes ?? DEFAULT_PREFILL_LOGITS_BYTES, 1);
     return new OnnxBackend(folder, session, graph, tokenizer, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens, prefillLogitsBytes });
   }
 
@@ -122,8 +119,9 @@ export class OnnxBackend implements GenerationBackend {
     return { batches: t.batches, steps: t.steps, generatedTokens: t.generatedTokens, forwardMs: t.forwardMs, prefillMs: t.prefillMs, totalMs: t.totalMs, prefilledTokens: t.prefilledTokens, reusedTokens: c?.reusedTokens ?? 0, draftedTokens: t.draftedTokens, acceptedTokens: t.acceptedTokens };
   }
 
-  generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
-    return this.run(requests, options);
+  async generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
+    if (this.closed) throw new EngineError('BACKEND', `onnx backend for ${this.modelId} is closed`, 'open a new one');
+    return this.loop.submit(requests.map((r) => this.prepare(r)), options);
   }
 
   /** Forgets every cached prefix (the next prompts run in full). */
@@ -137,13 +135,6 @@ export class OnnxBackend implements GenerationBackend {
     await this.loop.idle();
     this.prefixCache?.clear();
     await this.session.release();
-  }
-
-  private async run(requests: GenerationRequest[], options: GenerateOptions): Promise<GenerationResult[]> {
-    if (this.closed) throw new EngineError('BACKEND', `onnx backend for ${this.modelId} is closed`, 'open a new one');
-    const items = requests.map((r) => this.prepare(r));
-    const hooks = { ...(options.signal ? { signal: options.signal } : {}), ...(options.onDelta ? { onDelta: options.onDelta } : {}), ...(options.onResult ? { onResult: options.onResult } : {}) };
-    return this.loop.submit(items, hooks);
   }
 
   /** Checks one request and encodes its prompt; nothing runs until every request has passed. */
@@ -173,4 +164,10 @@ export class OnnxBackend implements GenerationBackend {
     const budget = maxPositions === undefined ? s.maxNewTokens : Math.min(s.maxNewTokens, maxPositions - promptIds.length);
     return { request, promptIds, budget };
   }
+}
+
+/** An option that must be a whole number ≥ min, or a BAD_INPUT error naming it. */
+function wholeNumber(name: string, value: number, min: number, meaning = ''): number {
+  if (!Number.isInteger(value) || value < min) throw badInput(`onnx backend: ${name} is ${value}; use a whole number ≥ ${min}${meaning}`);
+  return value;
 }

@@ -1,5 +1,5 @@
 import { cancelled } from '../../errors';
-import type { FinishReason, GenerationRequest, GenerationResult } from '../backend';
+import type { FinishReason, GenerateOptions, GenerationRequest, GenerationResult } from '../backend';
 import { Completion } from './completion';
 import type { InferenceSession } from 'onnxruntime-node';
 import type { DecoderGraph } from './decoder-graph';
@@ -35,11 +35,8 @@ export interface BatchItem {
   budget: number;
 }
 
-export interface BatchHooks {
-  signal?: AbortSignal;
-  onDelta?: (key: string, delta: string) => void;
-  onResult?: (result: GenerationResult) => void;
-}
+/** What a call asks of the loop besides its requests: a signal, streaming, results as they come. */
+export type BatchHooks = GenerateOptions;
 
 export interface DecodeSettings {
   batchSize: number;
