@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { silentLogger } from '../src/log';
+import { defaultTemplatePath } from '../src/paths';
 import { closeProject, openProject } from '../src/project/project';
 import { exportPhase, scorePhase, selectPhase } from '../src/round/phases';
 import { kill9, killAllCli, runCli, startCli, waitFor } from './support/bundled-cli';
@@ -169,14 +170,20 @@ describe('the trainer fails: round failed, log kept, previous model current, ret
     assertFailedAndKept(proj.root, 4, /could not be exported to ONNX/, true);
   });
 
-  it('a retry trains and makes the new model current', () => {
+  it('a retry trains and makes the new model current; the trainer is told the project\'s refinement template', () => {
     setTraining(proj.root, { command: command('ok') });
+    // The project names its own template file (same text as the shipped one, so the export still matches).
+    copyFileSync(defaultTemplatePath(), join(proj.root, 'my-refinement.json'));
+    const file = join(proj.root, 'aries.json');
+    writeFileSync(file, JSON.stringify({ ...(JSON.parse(readFileSync(file, 'utf8')) as object), refinementTemplate: 'my-refinement.json' }, null, 2));
     const r = runCli(['train', '-p', proj.root]);
     assert.equal(r.code, 0, r.stderr);
     const s = state(proj.root);
     assert.equal(s.round, 'trained');
     assert.equal(s.current, 'round-1');
     assert.deepEqual(s.runs.map((x) => x.status), ['failed', 'failed', 'failed', 'failed', 'succeeded']);
+    const fields = JSON.parse(readFileSync(join(dirname(s.runs.at(-1)!.log_path), 'trainer-config.json'), 'utf8')) as Record<string, unknown>;
+    assert.equal(fields.refinement_template, join(proj.root, 'my-refinement.json'), 'refine_from_direct rows use the prompts the engine generated with');
   });
 });
 

@@ -28,8 +28,9 @@ describe('what a training run starts (training.launcher, accelerateConfig, lora)
   });
   it('LoRA becomes the trainer\'s PEFT fields; bad values are refused with the key', () => {
     const c = config({ dpo: { beta: 0.2 }, lora: { r: 8, targetModules: ['q_proj', 'v_proj'] } });
-    assert.deepEqual(trainerConfig(c, { model: 'm', dataset: 'd.jsonl', outputDir: 'o' }), {
-      model_name_or_path: 'm', dataset_path: 'd.jsonl', output_dir: 'o', beta: 0.2, use_peft: true, lora_r: 8, lora_alpha: 16, lora_dropout: 0.05, lora_target_modules: 'q_proj,v_proj',
+    assert.deepEqual(trainerConfig(c, { model: 'm', dataset: 'd.jsonl', outputDir: 'o', refinementTemplate: 't.json' }), {
+      model_name_or_path: 'm', dataset_path: 'd.jsonl', output_dir: 'o', refinement_template: 't.json', beta: 0.2,
+      use_peft: true, lora_r: 8, lora_alpha: 16, lora_dropout: 0.05, lora_target_modules: 'q_proj,v_proj',
     });
     assert.equal(config({ lora: null }).training.lora, null);
     assert.throws(() => config({ lora: { rank: 8 } }), /unknown key training\.lora\.rank/);
@@ -48,6 +49,7 @@ describe("training.dpo / training.sft are checked against the trainer's fields w
     assert.throws(() => config({ dpo: { bf16: 'yes' } }), /training\.dpo\.bf16 must be true or false/);
     assert.throws(() => config({ dpo: { loss_type: 'hinge' } }), /training\.dpo\.loss_type is "hinge"; use one of sigmoid, ipo/);
     assert.throws(() => config({ dpo: { output_dir: '/tmp/x' } }), /training\.dpo\.output_dir is set by the engine for every run/);
+    assert.throws(() => config({ sft: { refinement_template: 'mine.json' } }), /training\.sft\.refinement_template is set by the engine for every run.*aries\.json's refinementTemplate/s);
   });
 
   it('valid fields pass, and a training.command (another trainer) may use its own', () => {

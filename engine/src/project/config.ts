@@ -291,7 +291,12 @@ function checkTrainerFields(source: string, objective: (typeof TRAINING_OBJECTIV
   const help = `see \`python -m aries_trainer ${objective} --help\``;
   for (const [key, value] of Object.entries(values)) {
     const where = `${source}: training.${objective}.${key}`;
-    if (ENGINE_SET_FIELDS.includes(key)) throw badInput(`${where} is set by the engine for every run`, 'remove it: the run\'s model, dataset and output folder come from the project');
+    if (ENGINE_SET_FIELDS.includes(key)) {
+      const fix = key === 'refinement_template'
+        ? 'remove it and name the template once, in aries.json\'s refinementTemplate: the engine passes that file to the trainer'
+        : 'remove it: the run\'s model, dataset and output folder come from the project';
+      throw badInput(`${where} is set by the engine for every run`, fix);
+    }
     const field = known[key];
     if (!field) {
       const near = didYouMean(key, Object.keys(known));

@@ -60,5 +60,5 @@ export const TRAINER_FIELDS: Record<'dpo' | 'sft', Record<string, TrainerField>>
   },
 };
 
-/** Fields the engine sets for every run (the run's paths). */
-export const ENGINE_SET_FIELDS: readonly string[] = ["model_name_or_path", "dataset_path", "output_dir"];
+/** Fields the engine sets for every run (the run's paths, the project's refinement template). */
+export const ENGINE_SET_FIELDS: readonly string[] = ["model_name_or_path", "dataset_path", "output_dir", "refinement_template"];

@@ -89,7 +89,7 @@ export async function trainRound(p: Project, roundId: number, job: JobControl = 
   const logPath = join(runDir, 'train.log');
   const configPath = join(runDir, 'trainer-config.json');
   mkdirSync(runDir, { recursive: true });
-  const fields = trainerConfig(p.config, { model: base.path, dataset: exp.path, outputDir });
+  const fields = trainerConfig(p.config, { model: base.path, dataset: exp.path, outputDir, refinementTemplate: p.template.path });
   writeFileSync(configPath, `${JSON.stringify(fields, null, 2)}\n`);
   const values = { python, trainer: trainerPackageDir(), model: base.path, dataset: exp.path, dataset_dir: dirname(exp.path), output_dir: outputDir, config: configPath };
   const command = expandCommand(template, values);

@@ -42,10 +42,16 @@ export function builtinCommand(root: string, config: ProjectConfig): string[] {
   return ['{python}', '-m', 'accelerate.commands.launch', ...file, ...trainer];
 }
 
-/** The trainer config file's fields: the run's paths, training.<objective>, and LoRA as PEFT fields. */
-export function trainerConfig(config: ProjectConfig, paths: { model: string; dataset: string; outputDir: string }): Record<string, string | number | boolean> {
+/**
+ * The trainer config file's fields: the run's paths, the project's refinement template (the file
+ * the engine built its refinement prompts from, which the trainer's refine_from_direct rows must
+ * match), training.<objective>, and LoRA as PEFT fields.
+ */
+export function trainerConfig(config: ProjectConfig, paths: { model: string; dataset: string; outputDir: string; refinementTemplate: string }): Record<string, string | number | boolean> {
   const { objective, lora } = config.training;
-  const fields: Record<string, string | number | boolean> = { model_name_or_path: paths.model, dataset_path: paths.dataset, output_dir: paths.outputDir, ...config.training[objective] };
+  const fields: Record<string, string | number | boolean> = {
+    model_name_or_path: paths.model, dataset_path: paths.dataset, output_dir: paths.outputDir, refinement_template: paths.refinementTemplate, ...config.training[objective],
+  };
   if (lora !== null) {
     Object.assign(fields, { use_peft: true, lora_r: lora.r, lora_alpha: lora.alpha, lora_dropout: lora.dropout, lora_target_modules: lora.targetModules.join(',') });
   }

@@ -16,8 +16,10 @@ from dataclasses import fields
 
 from .config import DPOConfig, SFTConfig
 
-# Set by the engine for every run (the run's paths); aries.json may not set them.
-ENGINE_SET = ("model_name_or_path", "dataset_path", "output_dir")
+# Set by the engine for every run (the run's paths, and the project's refinement template, so the
+# trainer's derived refinement rows use the prompts the engine generated with); aries.json may not
+# set them.
+ENGINE_SET = ("model_name_or_path", "dataset_path", "output_dir", "refinement_template")
 KINDS = {bool: "bool", int: "int", float: "float", str: "str"}
 
 
@@ -50,7 +52,7 @@ def render() -> str:
         "export const TRAINER_FIELDS: Record<'dpo' | 'sft', Record<string, TrainerField>> = {\n"
         "  dpo: {\n    ...SHARED,\n" + _entries(only(dpo), "    ") + "  },\n"
         "  sft: {\n    ...SHARED,\n" + _entries(only(sft), "    ") + "  },\n};\n\n"
-        "/** Fields the engine sets for every run (the run's paths). */\n"
+        "/** Fields the engine sets for every run (the run's paths, the project's refinement template). */\n"
         f"export const ENGINE_SET_FIELDS: readonly string[] = {json.dumps(list(ENGINE_SET))};\n"
     )
 
