@@ -61,6 +61,30 @@ describe('OnnxBackend', { skip }, () => {
     assert.ok(new Set(texts(first)).size > 1, 'different prompts give different texts');
   });
 
+  test('each call logs its figures at debug level: tokens, steps, prompt tokens run and taken from the prefix cache', async () => {
+    const lines: string[] = [];
+    const logger = { debug: (m: string) => void lines.push(m), info: () => undefined, warn: () => undefined, error: () => undefined };
+    const logged = await OnnxBackend.open({ modelDir: model.dir!, batchSize: 2, intraOpNumThreads: 1, logger });
+    try {
+      const prompt = 'repeat: red green blue moon tree';
+      const [a] = await logged.generate([req('l1', prompt, { maxNewTokens: 6 })]);
+      await logged.generate([req('l2', prompt, { maxNewTokens: 6 })]);
+      const line = /^onnx call of 1: (\d+) tokens, (\d+) steps, \d+ ms \(\d+ in forward passes\), (\d+) prompt tokens run, (\d+) from the prefix cache$/;
+      const calls = lines.filter((l) => l.startsWith('onnx call')).map((l) => {
+        const m = line.exec(l);
+        assert.ok(m, `a call's debug line: ${l}`);
+        return { tokens: Number(m[1]), steps: Number(m[2]), run: Number(m[3]), cached: Number(m[4]) };
+      });
+      assert.equal(calls.length, 2);
+      assert.deepEqual(calls[0], { tokens: a!.completionTokens, steps: calls[0]!.steps, run: a!.promptTokens, cached: 0 });
+      // The same prompt again: all of it but the last token (whose logits are needed) comes from the cache.
+      assert.deepEqual(calls[1], { tokens: a!.completionTokens, steps: calls[0]!.steps, run: 1, cached: a!.promptTokens - 1 });
+      assert.ok(calls[0]!.steps > 0);
+    } finally {
+      await logged.close();
+    }
+  });
+
   test('batched greedy gives the texts of one-at-a-time greedy', async () => {
     // 7 prompts of different lengths in batches of 4: left padding, and rows finishing at different steps.
     const requests = PROMPTS.map((p, i) => req(`b${i}`, p));

@@ -79,6 +79,7 @@ export class OnnxBackend implements GenerationBackend {
     private readonly session: InferenceSession,
     graph: DecoderGraph,
     readonly tokenizer: ModelTokenizer,
+    private readonly logger: Logger,
     settings: { batchSize: number; continuous: boolean; prefixCacheBytes: number; speculativeTokens: number; prefillLogitsBytes: number },
   ) {
     this.modelId = folder.dir;
@@ -110,7 +111,7 @@ export class OnnxBackend implements GenerationBackend {
     const prefixCacheBytes = wholeNumber('prefixCacheBytes', options.prefixCacheBytes ?? DEFAULT_PREFIX_CACHE_BYTES, 0, ' (0 = off)');
     const speculativeTokens = wholeNumber('speculativeTokens', options.speculativeTokens ?? DEFAULT_SPECULATIVE_TOKENS, 0, ' (0 = off)');
     const prefillLogitsBytes = wholeNumber('prefillLogitsBytes', options.prefillLogitsBytes ?? DEFAULT_PREFILL_LOGITS_BYTES, 1);
-    return new OnnxBackend(folder, session, graph, tokenizer, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens, prefillLogitsBytes });
+    return new OnnxBackend(folder, session, graph, tokenizer, logger, { batchSize, continuous: options.continuousBatching ?? false, prefixCacheBytes, speculativeTokens, prefillLogitsBytes });
   }
 
   get stats(): OnnxGenerationStats {
@@ -121,7 +122,17 @@ export class OnnxBackend implements GenerationBackend {
 
   async generate(requests: GenerationRequest[], options: GenerateOptions = {}): Promise<GenerationResult[]> {
     if (this.closed) throw new EngineError('BACKEND', `onnx backend for ${this.modelId} is closed`, 'open a new one');
-    return this.loop.submit(requests.map((r) => this.prepare(r)), options);
+    const items = requests.map((r) => this.prepare(r));
+    const before = this.stats;
+    const results = await this.loop.submit(items, options);
+    const d = this.stats;
+    // With continuous batching other calls share these steps: the figures are the loop's while this call ran.
+    this.logger.debug(
+      `onnx call of ${requests.length}: ${d.generatedTokens - before.generatedTokens} tokens, ${d.steps - before.steps} steps, ` +
+        `${(d.totalMs - before.totalMs).toFixed(0)} ms (${(d.forwardMs - before.forwardMs).toFixed(0)} in forward passes), ` +
+        `${d.prefilledTokens - before.prefilledTokens} prompt tokens run, ${d.reusedTokens - before.reusedTokens} from the prefix cache`,
+    );
+    return results;
   }
 
   /** Forgets every cached prefix (the next prompts run in full). */
