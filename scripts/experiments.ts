@@ -25,7 +25,7 @@ import { finished } from 'node:stream/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { RunReport } from '../engine/src/protocol/engine';
+import type { EvaluationResults, RunReport } from '../engine/src/protocol/engine';
 
 type Json = Record<string, unknown>;
 const ROOT = resolve(__dirname, '..');
@@ -96,13 +96,13 @@ async function runOne(project: string, work: string, variant: string, seed: numb
 }
 
 /**
- * A finished run whose report predates the oracle figure (anyCorrect): each evaluated model is
- * summarised again from its stored trajectories (`aries eval --model ID`: nothing is generated)
- * and the report reread.
+ * A finished run whose report predates the inference picks (anyCorrect, ruleSelected): each
+ * evaluated model is summarised again from its stored trajectories (`aries eval --model ID`:
+ * nothing is generated) and the report reread.
  */
 async function refreshed(dir: string, done: string, rounds: number, result: RunResult): Promise<RunResult> {
   const evals = [result.report.base.evaluation, ...result.report.rounds.map((r) => r.evaluation)].filter((e) => e !== null);
-  if (evals.every((e) => e.anyCorrect !== undefined)) return result;
+  if (evals.every((e) => e.anyCorrect !== undefined && e.ruleSelected !== undefined)) return result;
   for (const e of evals) await cli(['eval', '-p', dir, '--model', String(e.modelId), '--json']);
   const report = JSON.parse(await cli(['run', dir, '--rounds', String(rounds), '--json'])) as RunReport;
   const fresh: RunResult = { ...result, report };
@@ -141,14 +141,19 @@ const cell = (xs: number[]): string => (xs.length ? `${(100 * mean(xs)).toFixed(
 
 function table(results: RunResult[], rounds: number): string {
   const k = Math.max(...results.map((r) => r.report.base.evaluation?.refineAt.length ?? 0));
-  const oracle = (evals: { anyCorrect?: number }[]): string => (evals.every((e) => e.anyCorrect !== undefined) ? cell(evals.map((e) => e.anyCorrect!)) : '–');
+  const figure = (evals: EvaluationResults[], of: (e: EvaluationResults) => number | undefined): string => {
+    const xs = evals.map(of);
+    return xs.every((x) => x !== undefined) ? cell(xs as number[]) : '–';
+  };
+  // ARIES inference: the rule's pick of y0..yK, and the oracle's (any step right).
+  const picks = (evals: EvaluationResults[]): string => `${figure(evals, (e) => e.ruleSelected)} | ${figure(evals, (e) => e.anyCorrect)}`;
   const lines = [
-    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | any step (oracle) % | rows d/r/k (mean) | wall s (mean) |`,
-    `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|---|`,
+    `| variant | round | n | direct % | ${Array.from({ length: k }, (_, i) => `refine@${i + 1} %`).join(' | ')} | rule pick % | any step (oracle) % | rows d/r/k (mean) | wall s (mean) |`,
+    `|---|---|---|---|${Array.from({ length: k }, () => '---').join('|')}|---|---|---|---|`,
   ];
   const variants = [...new Set(results.map((r) => r.variant))];
   const base = results.map((r) => r.report.base.evaluation).filter((e) => e !== null);
-  lines.push(`| starting model | 0 | ${base[0]?.n ?? '–'} | ${cell(base.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(base.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${oracle(base)} | – | – |`);
+  lines.push(`| starting model | 0 | ${base[0]?.n ?? '–'} | ${cell(base.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(base.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${picks(base)} | – | – |`);
   for (const v of variants) {
     const runs = results.filter((r) => r.variant === v);
     for (let round = 1; round <= rounds; round++) {
@@ -156,7 +161,7 @@ function table(results: RunResult[], rounds: number): string {
       const evals = rows.map((r) => r.evaluation).filter((e) => e !== null);
       const pairs = `${mean(rows.map((r) => r.pairs.direct)).toFixed(0)}/${mean(rows.map((r) => r.pairs.refine)).toFixed(0)}/${mean(rows.map((r) => r.pairs.keep ?? 0)).toFixed(0)}`;
       const wall = mean(rows.map((r) => Object.values(r.seconds).reduce((a, b) => a + b, 0))).toFixed(0);
-      lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${oracle(evals)} | ${pairs} | ${wall} |`);
+      lines.push(`| ${VARIANTS[v]?.label ?? v} | ${round} | ${evals[0]?.n ?? '–'} | ${cell(evals.map((e) => e.direct))} | ${Array.from({ length: k }, (_, i) => cell(evals.map((e) => e.refineAt[i] ?? 0))).join(' | ')} | ${picks(evals)} | ${pairs} | ${wall} |`);
     }
   }
   return lines.join('\n');

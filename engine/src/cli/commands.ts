@@ -124,8 +124,10 @@ export const COMMANDS: Record<string, Command> = {
       const model = str(ctx, 'model');
       const limit = str(ctx, 'limit') === undefined ? undefined : intOption(str(ctx, 'limit'), 'limit', 0);
       const r = await evaluatePhase(p, model === undefined ? null : intOption(model, 'model', 0), job, limit);
-      const oracle = r.anyCorrect === undefined ? [] : [pctText(r.anyCorrect)];
-      say(ctx, renderTable(['n', 'direct', ...r.refineAt.map((_, i) => `refine@${i + 1}`), ...(oracle.length ? ['any step (oracle)'] : [])], [[String(r.n), pctText(r.direct), ...r.refineAt.map(pctText), ...oracle]]));
+      // ARIES inference: one answer of y0..yK picked per prompt (by the rule, the reward model, an oracle).
+      const picks: [string, number | undefined][] = [['rule pick', r.ruleSelected], [`${r.rmScorer ?? 'rm'} pick`, r.rmSelected], ['any step (oracle)', r.anyCorrect]];
+      const shown = picks.filter((x): x is [string, number] => x[1] !== undefined);
+      say(ctx, renderTable(['n', 'direct', ...r.refineAt.map((_, i) => `refine@${i + 1}`), ...shown.map((x) => x[0])], [[String(r.n), pctText(r.direct), ...r.refineAt.map(pctText), ...shown.map((x) => pctText(x[1]))]]));
       return r;
     });
   },

@@ -64,8 +64,16 @@ const num = (x: number | null, digits = 3): string => (x === null ? '-' : x.toFi
 export function renderRunReport(report: RunReport): string {
   const k = Math.max(report.base.evaluation?.refineAt.length ?? 0, ...report.rounds.map((r) => r.evaluation?.refineAt.length ?? 0));
   const keep = report.rounds.some((r) => r.pairs.keep > 0);
-  const header = ['round', 'model', 'n', 'direct', ...Array.from({ length: k }, (_, i) => `refine@${i + 1}`), keep ? 'pairs d/r/k' : 'pairs d/r', 'train loss', 'margin', 'time'];
-  const evalCells = (e: RoundReport['evaluation']): string[] => [String(e?.n ?? '-'), pct(e?.direct), ...Array.from({ length: k }, (_, i) => pct(e?.refineAt[i]))];
+  // ARIES inference columns, shown when some evaluation has them: one answer of y0..yK per prompt.
+  const evaluations = [report.base.evaluation, ...report.rounds.map((r) => r.evaluation)];
+  const rmName = evaluations.find((e) => e?.rmScorer)?.rmScorer;
+  const picks = [
+    { label: 'rule pick', of: (e: RoundReport['evaluation']) => e?.ruleSelected },
+    { label: `${rmName ?? 'rm'} pick`, of: (e: RoundReport['evaluation']) => e?.rmSelected },
+    { label: 'oracle', of: (e: RoundReport['evaluation']) => e?.anyCorrect },
+  ].filter((c) => evaluations.some((e) => c.of(e) !== undefined));
+  const header = ['round', 'model', 'n', 'direct', ...Array.from({ length: k }, (_, i) => `refine@${i + 1}`), ...picks.map((c) => c.label), keep ? 'pairs d/r/k' : 'pairs d/r', 'train loss', 'margin', 'time'];
+  const evalCells = (e: RoundReport['evaluation']): string[] => [String(e?.n ?? '-'), pct(e?.direct), ...Array.from({ length: k }, (_, i) => pct(e?.refineAt[i])), ...picks.map((c) => pct(c.of(e)))];
   const rows = [
     ['0', report.base.model, ...evalCells(report.base.evaluation), '-', '-', '-', '-'],
     ...report.rounds.map((r) => [

@@ -3,7 +3,9 @@ import { GREEDY, type GenerationBackend } from '../generation/backend';
 import type { JobControl } from '../progress';
 import type { Project } from '../project/project';
 import { VerifierScorer } from '../score/verifier';
+import { openScorer } from '../score/create';
 import { scoreSteps } from '../score/score-steps';
+import { selectByRule, type StepView } from '../selection/strategies';
 import { type Db, now, parseJson } from '../store/db';
 import { collectTrajectories } from '../trajectory/collect';
 import { countTrajectories, createTrajectories } from '../trajectory/store';
@@ -25,7 +27,10 @@ export interface EvaluationSettings {
 
 /**
  * Held-out accuracy of a model, judged by the verifier: greedy decoding, first answer and after
- * 1..K self-refinements. Resumable like collection: an interrupted evaluation continues.
+ * 1..K self-refinements, and ARIES inference — one answer of y0..yK picked per prompt by the rule
+ * (the last refinement unless its length guard trips), by the project's reward model
+ * (selection.rmScorer, when it is one of scoring.scorers' rm:onnx / rm:http), and by an oracle
+ * (any step right). Resumable like collection: an interrupted evaluation continues.
  */
 export async function evaluateModel(p: Project, modelId: number, backend: GenerationBackend, s: EvaluationSettings, job: JobControl = {}): Promise<EvaluationResults> {
   const configJson = JSON.stringify({ split: s.split, limit: s.limit, refinements: s.refinements, maxNewTokens: s.maxNewTokens, ...templateIdentity(p.template), ...(s.weights ? { weights: s.weights } : {}) });
@@ -60,41 +65,82 @@ export async function evaluateModel(p: Project, modelId: number, backend: Genera
     job,
   );
   await scoreSteps(p.db, owner, new VerifierScorer(), job);
-  const results = summarize(p.db, row.id, modelId, s.refinements);
+  const rm = inferenceRewardModel(p);
+  if (rm) {
+    const scorer = await openScorer(p, rm);
+    try {
+      await scoreSteps(p.db, owner, scorer, job);
+    } finally {
+      await scorer.close?.();
+    }
+  }
+  const results = summarize(p.db, row.id, modelId, s.refinements, { maxLengthRatio: p.config.selection.maxLengthRatio, rm });
   p.db.prepare("UPDATE evaluations SET status = 'complete', results_json = ?, finished_at = ? WHERE id = ?").run(JSON.stringify(results), now(), row.id);
   return results;
 }
 
-function summarize(db: Db, evaluationId: number, modelId: number, refinements: number): EvaluationResults {
+/** The reward model that picks an answer at inference: selection.rmScorer when it is a reward model aries.json scores with. */
+function inferenceRewardModel(p: Project): string | null {
+  const name = p.config.selection.rmScorer;
+  return name.startsWith('rm:') && p.config.scoring.scorers.includes(name) ? name : null;
+}
+
+interface EvaluatedStep {
+  view: StepView;
+  /** The verifier's judgement (1 right, 0 wrong or unjudged). */
+  value: number;
+  rm: number | null;
+}
+
+/** The step a reward model picks: the highest score, the later step on ties (as rm selection's chosen). */
+function rmPick(steps: EvaluatedStep[]): EvaluatedStep | undefined {
+  let best: EvaluatedStep | undefined;
+  for (const st of steps) if (st.rm !== null && (best === undefined || st.rm >= (best.rm as number))) best = st;
+  return best;
+}
+
+function summarize(db: Db, evaluationId: number, modelId: number, refinements: number, pick: { maxLengthRatio: number; rm: string | null }): EvaluationResults {
   const rows = db
     .prepare(
-      `SELECT t.id AS tid, s.idx, length(s.text) AS len, c.value FROM trajectories t
+      `SELECT t.id AS tid, s.id AS sid, s.idx, s.text, c.value, r.value AS rm FROM trajectories t
        JOIN steps s ON s.trajectory_id = t.id AND s.origin = 'model'
        LEFT JOIN scores c ON c.step_id = s.id AND c.scorer = 'verifier'
+       LEFT JOIN scores r ON r.step_id = s.id AND r.scorer = ?
        WHERE t.evaluation_id = ? ORDER BY t.seq, s.idx`,
     )
-    .all(evaluationId) as { tid: number; idx: number; len: number; value: number | null }[];
-  const byTrajectory = new Map<number, { value: number; len: number }[]>();
+    .all(pick.rm ?? '', evaluationId) as { tid: number; sid: number; idx: number; text: string; value: number | null; rm: number | null }[];
+  const byTrajectory = new Map<number, EvaluatedStep[]>();
   for (const r of rows) {
     const list = byTrajectory.get(r.tid) ?? [];
-    list.push({ value: r.value ?? 0, len: r.len });
+    list.push({ view: { id: r.sid, idx: r.idx, text: r.text, scores: {} }, value: r.value ?? 0, rm: r.rm });
     byTrajectory.set(r.tid, list);
   }
   const n = byTrajectory.size;
   const correct = new Array<number>(refinements + 1).fill(0);
   const length = new Array<number>(refinements + 1).fill(0);
   let anyCorrect = 0;
+  let ruleCorrect = 0;
+  let rmCorrect = 0;
+  // At inference the rule has no verifier to guard it: the last refinement, unless the length guard skips it.
+  const rule = { maxLengthRatio: pick.maxLengthRatio, ruleGuard: 'none' as const, verifierScorer: 'verifier' as const };
   for (const steps of byTrajectory.values()) {
     if (steps.some((st) => st.value > 0)) anyCorrect++;
+    const outcome = selectByRule(steps.map((st) => st.view), rule);
+    const ruled = outcome.status === 'pair' ? steps.find((st) => st.view.id === outcome.chosen) : steps[0];
+    ruleCorrect += ruled?.value ?? 0;
+    rmCorrect += rmPick(steps)?.value ?? 0;
     for (let k = 0; k <= refinements; k++) {
       const step = steps[Math.min(k, steps.length - 1)];
       if (!step) continue;
       correct[k] = (correct[k] ?? 0) + step.value;
-      length[k] = (length[k] ?? 0) + step.len;
+      length[k] = (length[k] ?? 0) + step.view.text.length;
     }
   }
   const rate = (x: number): number => (n ? x / n : 0);
-  return { evaluationId, modelId, n, direct: rate(correct[0] ?? 0), refineAt: correct.slice(1).map(rate), meanLength: length.map(rate), anyCorrect: rate(anyCorrect) };
+  return {
+    evaluationId, modelId, n, direct: rate(correct[0] ?? 0), refineAt: correct.slice(1).map(rate), meanLength: length.map(rate),
+    anyCorrect: rate(anyCorrect), ruleSelected: rate(ruleCorrect), ...(pick.rm ? { rmSelected: rate(rmCorrect), rmScorer: pick.rm } : {}),
+  };
 }
 
 /** The newest complete held-out evaluation of a model, or null when it has none. */

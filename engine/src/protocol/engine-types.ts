@@ -31,6 +31,14 @@ export interface EvaluationResults {
    * Absent in evaluations stored before it was computed.
    */
   anyCorrect?: number;
+  /**
+   * ARIES inference by the rule: per prompt the last refinement yK, or y0 when the rule's length
+   * guard (selection.maxLengthRatio) skips it, then judged by the verifier. Absent in older evaluations.
+   */
+  ruleSelected?: number;
+  /** ARIES inference by the reward model `rmScorer` (selection.rmScorer): per prompt its highest-scored step. */
+  rmSelected?: number;
+  rmScorer?: string;
 }
 
 export interface ExportCounts {

@@ -31,10 +31,9 @@ export function referenceScorers(p: Project): Scorer[] {
  * httpMaxConcurrency, httpTimeoutMs, apiKeyEnv). If one cannot be opened, those already open are closed.
  */
 export async function openScorers(p: Project): Promise<Scorer[]> {
-  const file = join(p.root, PROJECT_FILE);
   const opened: Scorer[] = [];
   try {
-    for (const name of p.config.scoring.scorers) opened.push(await openScorer(p, name, file));
+    for (const name of p.config.scoring.scorers) opened.push(await openScorer(p, name));
   } catch (err) {
     for (const s of opened) await s.close?.();
     throw err;
@@ -42,7 +41,9 @@ export async function openScorers(p: Project): Promise<Scorer[]> {
   return opened;
 }
 
-async function openScorer(p: Project, name: string, file: string): Promise<Scorer> {
+/** One scorer by its scoring.scorers name, opened from aries.json's settings. */
+export async function openScorer(p: Project, name: string): Promise<Scorer> {
+  const file = join(p.root, PROJECT_FILE);
   const rm = p.config.rewardModel;
   const unset = (key: string, what: string) => badInput(`${file}: scoring.scorers has ${name} but rewardModel.${key} is empty`, `set it to ${what}`);
   const reference = REFERENCE_SCORERS[name];
