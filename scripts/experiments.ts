@@ -7,11 +7,12 @@
  *                          [--jobs N]   (runs at once; each then generates with cores/N threads)
  *
  * Variants (each changes one thing of the project's aries.json):
- *   aries  the project's own config (examples/arithmetic: direct + refine + keep rows, verifier selection)
+ *   aries  the project's own config (examples/arithmetic: direct + refine + keep rows, verifier selection, DPO + NLL)
  *   answer as aries, the verifier judging the final answer only (no solution check)
  *   idpo   direct rows only (the iterative baseline: iterative DPO under the dpo objective)
  *   nokeep direct + refine rows (ARIES as published, without keep rows)
  *   dpo    as aries, trained with the dpo objective (training.dpo) instead of the project's
+ *   sft    as aries, trained with the NLL term alone (training.sft) instead of the project's
  *   rule   the ARIES rule (last refinement over the first answer) instead of the verifier
  *   ruleg  the rule with its verifier guard (skip a pair the verifier says is the wrong way round)
  *   nonll  as dpo, with rpo_alpha 0 (pure preference loss)
@@ -36,6 +37,7 @@ const VARIANTS: Record<string, { label: string; change: (c: Json) => void }> = {
   idpo: { label: 'iterative baseline (direct rows only, verifier)', change: (c) => void (obj(c, 'export').kinds = ['direct']) },
   nokeep: { label: 'ARIES without keep rows (direct + refine)', change: (c) => void (obj(c, 'export').kinds = ['direct', 'refine']) },
   dpo: { label: 'ARIES rows, DPO + NLL objective (training.dpo)', change: (c) => void (obj(c, 'training').objective = 'dpo') },
+  sft: { label: 'ARIES rows, the NLL term alone (training.sft)', change: (c) => void (obj(c, 'training').objective = 'sft') },
   rule: { label: 'ARIES with rule selection', change: (c) => void (obj(c, 'selection').strategy = 'rule') },
   ruleg: { label: 'ARIES with rule selection, verifier guard', change: (c) => void Object.assign(obj(c, 'selection'), { strategy: 'rule', ruleGuard: 'verifier' }) },
   nonll: { label: 'ARIES rows, DPO without the NLL term (rpo_alpha 0)', change: (c) => void Object.assign(obj(c, 'training'), { objective: 'dpo', dpo: { ...obj(obj(c, 'training'), 'dpo'), rpo_alpha: 0 } }) },
