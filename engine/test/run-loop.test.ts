@@ -15,8 +15,9 @@ describe('aries run: the whole loop on a real model with the real trainer', () =
   it('trains a round, registers the model with lineage, and prints the table', { skip: project.skip }, () => {
     const r = cli(['run', project.root, '--rounds', '1']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /round\s+model\s+n\s+direct\s+refine@1\s+refine@2\s+pairs d\/r\s+train loss\s+margin\s+time/);
-    assert.match(r.stdout, /\n1\s+round-1\s+16\s/);
+    // ARIES inference columns (the rule's pick of y0..yK, the oracle's) sit after refine@k.
+    assert.match(r.stdout, /round\s+model\s+n\s+direct\s+refine@1\s+refine@2\s+rule pick\s+oracle\s+pairs d\/r\s+train loss\s+margin\s+time/);
+    assert.match(r.stdout, /\n1\s+round-1\s+16(\s+\d+\.\d%){5}\s+\d+\/\d+\s/);
     const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
     try {
       const models = db.prepare('SELECT id, name, parent_model_id, trained_in_round_id, is_current, path FROM models ORDER BY id').all() as { id: number; name: string; parent_model_id: number | null; is_current: number; path: string }[];
