@@ -3,7 +3,7 @@
  * seeds each, every run a fresh copy of a project driven by the real CLI (`aries run`).
  *
  *   npm run experiments -- [--project examples/arithmetic] [--rounds 3] [--seeds 1,2,3]
- *                          [--variants aries,idpo,rule] [--out docs/results-experiments.md] [--work DIR]
+ *                          [--variants aries,idpo,rule,sft] [--out docs/results-experiments.md] [--work DIR]
  *                          [--jobs N]   (runs at once; each then generates with cores/N threads)
  *
  * Variants (each changes one thing of the project's aries.json):
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
       project: { type: 'string', default: 'examples/arithmetic' },
       rounds: { type: 'string', default: '3' },
       seeds: { type: 'string', default: '1,2,3' },
-      variants: { type: 'string', default: 'aries,idpo,rule' },
+      variants: { type: 'string', default: 'aries,idpo,rule,sft' },
       out: { type: 'string', default: 'docs/results-experiments.md' },
       work: { type: 'string', default: join(tmpdir(), 'aries-experiments') },
       jobs: { type: 'string', default: '1' },
