@@ -26,15 +26,39 @@ export function openDb(path: string, options: OpenOptions = {}): Db {
   } catch (err) {
     throw new EngineError('STORE', `${path}: cannot open the database (${(err as Error).message})`, 'check the path and its permissions');
   }
-  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
+  const busyTimeoutMs = options.busyTimeoutMs ?? 10_000;
+  db.pragma(`busy_timeout = ${busyTimeoutMs}`);
   if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
+    useWal(db, busyTimeoutMs);
     db.pragma(`synchronous = ${process.env.ARIES_SQLITE_SYNC === 'FULL' ? 'FULL' : 'NORMAL'}`);
   }
   db.pragma('foreign_keys = ON');
   if (!options.readonly) migrate(db, MIGRATIONS, path);
   return db;
 }
+
+/**
+ * Switches a database to WAL, waiting out the other engines that do the same. The switch reads the
+ * header and then writes it under one statement: on a new project opened by several engines at
+ * once (in rollback mode until one of them switches it) that upgrade from a read to a write lock
+ * fails with SQLITE_BUSY at once, without the busy handler, so it is retried here until the busy
+ * timeout. A database already in WAL needs no write.
+ */
+function useWal(db: Db, busyTimeoutMs: number): void {
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) === 'wal') return;
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(SLEEP, 0, 0, wait + Math.random() * wait);
+    }
+  }
+}
+
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export function schemaVersion(db: Db): number {
   const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null } | undefined;
