@@ -16,7 +16,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .config import DPOConfig, ExportConfig, QuantizeConfig, RMConfig, SFTConfig
+from .config import DPOConfig, ExportConfig, ExportSlotsConfig, QuantizeConfig, RMConfig, SFTConfig
 from .dataset import DatasetError
 from .onnx_export import ExportError
 from .policy import ModelError
@@ -31,6 +31,7 @@ COMMANDS = {
     "dpo": (DPOConfig, "ARIES preference optimisation (DPO or IPO) on direct and refinement pairs."),
     "rm": (RMConfig, "Train a reward model (Bradley-Terry loss on preference rows) and export it for the engine's rm:onnx scorer."),
     "export": (ExportConfig, "Export a checkpoint to ONNX with optimum (decoder-with-past for a causal LM, text-classification for a reward model)."),
+    "export-slots": (ExportSlotsConfig, "Write onnx/model_slots.onnx for a Llama, Mistral or Qwen2 checkpoint: the decoder graph whose key/value cache is an input only (the engine's fastest local decoding), checked against transformers."),
     "quantize": (QuantizeConfig, "Write int8 weights (onnxruntime's dynamic quantization) of a folder's decoder graph as model_quantized.onnx."),
 }
 
@@ -105,6 +106,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from .export_command import run_export
 
             run_export(cfg)
+        elif args.command == "export-slots":
+            _require(cfg, "model_name_or_path")
+            from .slot_export import run_export_slots
+
+            run_export_slots(cfg)
         elif args.command == "quantize":
             _require(cfg, "model_name_or_path")
             from .quantize import run_quantize

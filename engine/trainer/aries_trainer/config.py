@@ -94,7 +94,13 @@ class ExportConfig:
     output_dir: str = opt("", "Where to write model.onnx; default: onnx/ inside model_name_or_path.")
     opset: int = opt(0, "ONNX opset version (0 = optimum's default for the architecture).")
     check: bool = opt(True, "Policies: run the export in onnxruntime and compare its logits with PyTorch's (fails above 1e-3).")
+    slots: bool = opt(True, "Policies (Llama, Mistral, Qwen2): also write model_slots.onnx, the slot-cache graph the engine decodes with fastest (always checked against transformers).")
     trust_remote_code: bool = opt(False, "Allow modelling code shipped in the checkpoint folder (config.json auto_map) to run.")
+
+
+@dataclass
+class ExportSlotsConfig:
+    model_name_or_path: str = opt("", "Checkpoint folder of a causal LM (Llama, Mistral or Qwen2, no sliding window); onnx/model_slots.onnx is written inside it.")
 
 
 @dataclass

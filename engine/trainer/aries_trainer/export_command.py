@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import ExportConfig
-from .onnx_export import DECODER_TASK, REWARD_TASK, ExportError, check_decoder, export_onnx
+from .onnx_export import DECODER_TASK, REWARD_TASK, ExportError, check_decoder, export_onnx, export_slots_if_supported
 from .policy import check_causal_lm_folder, load_policy, read_config
 from .progress import emit, log
 from .reward_model import is_reward_model
@@ -29,6 +29,10 @@ def run_export(cfg: ExportConfig) -> Path:
         max_diff = check_decoder(policy.module.eval(), path, policy.tokenizer.vocab_size)
         if not max_diff <= 1e-3:
             raise ExportError(f"{path}: onnxruntime's logits differ from PyTorch's by {max_diff:.2e}; the export is wrong")
-    emit("done", output_dir=str(out_dir.resolve()), model=str(path.resolve()), max_abs_diff=max_diff)
+    slots = None
+    if cfg.slots and out_dir.resolve() == (model_dir / "onnx").resolve() and not cfg.trust_remote_code:
+        slots = export_slots_if_supported(model_dir)
+    emit("done", output_dir=str(out_dir.resolve()), model=str(path.resolve()), max_abs_diff=max_diff,
+         slots_model=None if slots is None else str(slots.resolve()))
     log(f"exported {path}" + ("" if max_diff is None else f" (max |logits diff| vs PyTorch: {max_diff:.2e})"))
     return path

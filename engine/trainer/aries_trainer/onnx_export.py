@@ -90,4 +90,22 @@ def export_and_check(module: torch.nn.Module, checkpoint: Path, vocab_size: int,
     if not diff <= tolerance:
         raise ExportError(f"{path}: onnxruntime's logits differ from PyTorch's by {diff:.2e} (> {tolerance:g}); the export is wrong")
     log(f"exported {path} with optimum (max |logits diff| vs PyTorch {diff:.2e})")
+    export_slots_if_supported(checkpoint)
     return diff
+
+
+def export_slots_if_supported(checkpoint: Path) -> Optional[Path]:
+    """Adds onnx/model_slots.onnx (the engine's faster decode graph) when the architecture has one."""
+    import transformers
+
+    from .slot_export import TooLarge, export_slots, unsupported_reason
+
+    reason = unsupported_reason(transformers.AutoConfig.from_pretrained(str(checkpoint), local_files_only=True))
+    if reason:
+        log(f"no slot-cache graph for {reason}; the engine runs optimum's graph")
+        return None
+    try:
+        return export_slots(checkpoint)
+    except TooLarge as exc:
+        log(f"{exc}; the engine runs optimum's graph")
+        return None

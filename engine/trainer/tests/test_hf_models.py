@@ -50,7 +50,9 @@ def test_each_objective_trains_and_saves_a_checkpoint_transformers_reloads(hf_mo
         assert names[:3] == ["input_ids", "attention_mask", "position_ids"] and "past_key_values.1.value" in names
         kv = next(i for i in graph.input if i.name == "past_key_values.0.key").type.tensor_type.shape.dim
         assert kv[1].dim_value == 2  # grouped-query attention: 2 key/value heads of 4
-        assert sorted(p.name for p in (out / "onnx").iterdir()) == ["model.onnx"]
+        assert sorted(p.name for p in (out / "onnx").iterdir()) == ["model.onnx", "model_slots.onnx"]
+        slots = [i.name for i in onnx.load(str(out / "onnx" / "model_slots.onnx")).graph.input]
+        assert slots[:4] == ["input_ids", "position_ids", "attention_mask", "logits_to_keep"] and "cache_value.1" in slots
 
 
 def test_lora_trains_adapters_only_merges_them_and_keeps_the_reference_as_the_base(hf_model, tmp_path):
