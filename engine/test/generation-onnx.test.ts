@@ -7,7 +7,7 @@ import { EngineError } from '../src/errors';
 import { GREEDY, type GenerationRequest, type GenerationResult, type SamplingParams } from '../src/generation/backend';
 import { OnnxBackend } from '../src/generation/onnx/backend';
 import { loadTemplate, refinePrompt } from '../src/refinement/template';
-import { tinyModel } from './support/tiny-model';
+import { exportSlots, tinyModel } from './support/tiny-model';
 
 /** OnnxBackend end to end on a real trained tiny model (onnxruntime-node, CPU). */
 
@@ -280,6 +280,64 @@ describe('OnnxBackend', { skip }, () => {
       await staticBackend.close();
       await fast.close();
     }
+  });
+});
+
+describe('OnnxBackend on the slot-cache graph (onnx/model_slots.onnx)', { skip }, () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'aries-slots-'));
+    cpSync(model.dir!, dir, { recursive: true });
+    exportSlots(dir);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('refinement chains with the prefix cache, continuous batching and speculation give the tokens of optimum\'s graph in static batches', async () => {
+    const template = loadTemplate();
+    const questions = PROMPTS;
+    const steps = 3;
+    const present = await OnnxBackend.open({ modelDir: dir, cacheGraph: 'present', batchSize: 4, intraOpNumThreads: 1, prefixCacheBytes: 0 });
+    const slots = await OnnxBackend.open({ modelDir: dir, batchSize: 3, intraOpNumThreads: 1, continuousBatching: true, speculativeTokens: 4 });
+    const plain = await OnnxBackend.open({ modelDir: dir, cacheGraph: 'slots', batchSize: 4, intraOpNumThreads: 1 });
+    try {
+      const lockStep = async (backend: OnnxBackend, tag: string) => {
+        const all: GenerationResult[][] = questions.map(() => []);
+        let previous: string[] = [];
+        for (let k = 0; k < steps; k++) {
+          const results = await backend.generate(questions.map((q, i) => req(`${tag}${i}`, k === 0 ? q : (refinePrompt(template, q, previous[i]!) as string), { maxNewTokens: 40 })));
+          results.forEach((r, i) => all[i]!.push(r));
+          previous = texts(results);
+        }
+        return all;
+      };
+      const want = await lockStep(present, 'p');
+      const chained = await Promise.all(
+        questions.map(async (q, i) => {
+          const out: GenerationResult[] = [];
+          for (let k = 0; k < steps; k++) {
+            const [r] = await slots.generate([req(`c${i}`, k === 0 ? q : (refinePrompt(template, q, out[k - 1]!.text) as string), { maxNewTokens: 40 })]);
+            out.push(r!);
+          }
+          return out;
+        }),
+      );
+      const tokens = (all: GenerationResult[][]) => all.map((t) => t.map((r) => [r.text, r.completionTokens, r.finishReason]));
+      assert.deepEqual(tokens(chained), tokens(want));
+      assert.deepEqual(tokens(await lockStep(plain, 's')), tokens(want));
+      const s = slots.stats;
+      assert.ok(s.reusedTokens > 0 && s.acceptedTokens > 0, `the prefix cache and speculation were used: ${JSON.stringify(s)}`);
+    } finally {
+      await present.close();
+      await slots.close();
+      await plain.close();
+    }
+  });
+
+  test('generation.onnxCache "slots" on a folder without the graph is refused, naming the file and the fix', async () => {
+    const bare = join(dir, 'without-slots');
+    cpSync(model.dir!, bare, { recursive: true });
+    rmSync(join(bare, 'onnx/model_slots.onnx'), { force: true });
+    await rejectsWithCode(OnnxBackend.open({ modelDir: bare, cacheGraph: 'slots' }), 'BAD_INPUT', /onnx\/model_slots\.onnx: missing; generation\.onnxCache is "slots".*export/);
   });
 });
 

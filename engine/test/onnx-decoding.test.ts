@@ -158,4 +158,17 @@ describe('decoder graph checks', () => {
     refuses(() => describe_([tensor('input_ids', 'int64'), ...past()]), /no "attention_mask" input/);
     refuses(() => describe_([...ids, ...past()], [tensor('logits'), ...present.slice(0, 3)]), /missing output "present\.1\.value"/);
   });
+
+  test('a slot-cache graph: cache_key/cache_value in, new_key/new_value out; without logits_to_keep it is refused', () => {
+    const cache = [0, 1].flatMap((i) => ['key', 'value'].map((kv) => tensor(`cache_${kv}.${i}`, 'float32', ['batch', 4, 'slots', 16])));
+    const fresh = [0, 1].flatMap((i) => ['key', 'value'].map((kv) => tensor(`new_${kv}.${i}`)));
+    const inputs = [...ids, tensor('position_ids', 'int64'), tensor('logits_to_keep', 'int64'), ...cache];
+    const g = describe_(inputs, [tensor('logits'), ...fresh]);
+    assert.equal(g.cacheLayout, 'slots');
+    assert.deepEqual(g.pastInputs, ['cache_key.0', 'cache_value.0', 'cache_key.1', 'cache_value.1']);
+    assert.deepEqual(g.presentOutputs, ['new_key.0', 'new_value.0', 'new_key.1', 'new_value.1']);
+    assert.equal(describe_([...ids, ...past()]).cacheLayout, 'present');
+    refuses(() => describe_(inputs, [tensor('logits'), ...fresh.slice(0, 3)]), /missing output "new_value\.1" \(the graph must return the new tokens' keys and values\)/);
+    refuses(() => describe_(inputs.filter((m) => m.name !== 'logits_to_keep'), [tensor('logits'), ...fresh]), /a slot-cache graph needs position_ids and logits_to_keep/);
+  });
 });

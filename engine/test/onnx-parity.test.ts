@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
@@ -8,7 +10,7 @@ import { loadDecoderSession, type DecoderGraph } from '../src/generation/onnx/de
 import { KvForward } from '../src/generation/onnx/kv-forward';
 import { isObject, readModelFolder, type ModelFolder } from '../src/generation/onnx/model-folder';
 import { ModelTokenizer } from '../src/generation/onnx/tokenizer';
-import { PYTHON, REPO_ROOT, TRAINER_DIR, tinyModel, torchUnavailable } from './support/tiny-model';
+import { exportSlots, PYTHON, REPO_ROOT, TRAINER_DIR, tinyModel, torchUnavailable } from './support/tiny-model';
 
 /**
  * The trainer's ONNX export, run by onnxruntime-node through the engine's own cache handling, gives
@@ -58,6 +60,9 @@ describe('onnx export parity with PyTorch', { skip }, () => {
   let tokenizer: ModelTokenizer;
   let session: InferenceSession;
   let graph: DecoderGraph;
+  let slotSession: InferenceSession;
+  let slotGraph: DecoderGraph;
+  let slotDir: string;
   let ref: Reference;
   // Inputs, fixed in before(); torch_reference.py runs once for all of them (importing torch is slow).
   let full: number[];
@@ -72,6 +77,13 @@ describe('onnx export parity with PyTorch', { skip }, () => {
     folder = readModelFolder(model.dir!);
     tokenizer = new ModelTokenizer(folder);
     ({ session, graph } = await loadDecoderSession(folder, 1));
+    slotDir = mkdtempSync(join(tmpdir(), 'aries-slots-'));
+    cpSync(model.dir!, slotDir, { recursive: true });
+    exportSlots(slotDir);
+    const slotFolder = readModelFolder(slotDir);
+    assert.equal(slotFolder.modelPath, join(slotDir, 'onnx/model_slots.onnx'), 'the folder opens on its slot-cache graph');
+    ({ session: slotSession, graph: slotGraph } = await loadDecoderSession(slotFolder, 1));
+    assert.equal(slotGraph.cacheLayout, 'slots');
     full = [...user('12+7='), ...tokenizer.encode('12+7 is 19.')];
     stepPrompt = user('repeat: cat dog sun');
     stepContinuation = tokenizer.encode('cat dog 😀 sun');
@@ -87,6 +99,8 @@ describe('onnx export parity with PyTorch', { skip }, () => {
   });
   after(async () => {
     await session?.release();
+    await slotSession?.release();
+    if (slotDir) rmSync(slotDir, { recursive: true, force: true });
   });
 
   test('full prompt: logits at every position', async (t) => {
@@ -106,82 +120,90 @@ describe('onnx export parity with PyTorch', { skip }, () => {
     assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
   });
 
-  test('step-by-step decoding with the cache matches a full forward pass', async (t) => {
-    const prompt = stepPrompt;
-    const continuation = stepContinuation;
-    const forward = new KvForward(session, graph);
-    await forward.prefill([prompt], tokenizer.padTokenId);
-    let worst = maxAbsDiff(forward.logits(0), ref.logits[1]![prompt.length - 1]!);
-    for (let k = 0; k < continuation.length; k++) {
-      await forward.step([continuation[k]!]);
-      worst = Math.max(worst, maxAbsDiff(forward.logits(0), ref.logits[1]![prompt.length + k]!));
-    }
-    t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
-    assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
-  });
-
-  test('left-padded batch, then a finished row dropped from the cache, matches each row alone', async (t) => {
-    const prompts = batchPrompts;
-    const continuations = batchContinuations;
-    const forward = new KvForward(session, graph);
-    await forward.prefill(prompts, tokenizer.padTokenId);
-    let rows = [0, 1, 2];
-    let worst = 0;
-    const compare = (k: number) =>
-      rows.forEach((r, i) => (worst = Math.max(worst, maxAbsDiff(forward.logits(i), ref.logits[2 + r]![prompts[r]!.length - 1 + k]!))));
-    compare(0);
-    for (let k = 0; k < 5; k++) {
-      if (k === 2) {
-        forward.keepRows([0, 2]); // row 1 "finished"
-        rows = [0, 2];
+  // The same checks for optimum's graph and for the slot-cache graph (exported in before()), whose
+  // buffers grow by one column a run here, so every step copies them over.
+  const graphs = [
+    { name: "optimum's graph", forward: () => new KvForward(session, graph) },
+    { name: 'slot-cache graph', forward: () => new KvForward(slotSession, slotGraph, { slotHeadroom: 1 }) },
+  ];
+  for (const g of graphs) {
+    test(`${g.name}: step-by-step decoding with the cache matches a full forward pass`, async (t) => {
+      const prompt = stepPrompt;
+      const continuation = stepContinuation;
+      const forward = g.forward();
+      await forward.prefill([prompt], tokenizer.padTokenId);
+      let worst = maxAbsDiff(forward.logits(0), ref.logits[1]![prompt.length - 1]!);
+      for (let k = 0; k < continuation.length; k++) {
+        await forward.step([continuation[k]!]);
+        worst = Math.max(worst, maxAbsDiff(forward.logits(0), ref.logits[1]![prompt.length + k]!));
       }
-      await forward.step(rows.map((r) => continuations[r]![k]!));
-      compare(k + 1);
-    }
-    t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
-    assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
-  });
+      t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
+      assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
+    });
 
-  test('a row started from a cached prefix, next to a row without one, then a third row merged in, matches each row alone', async (t) => {
-    const [p0, p1, p2] = batchPrompts as [number[], number[], number[]];
-    const [c0, c1, c2] = batchContinuations as [number[], number[], number[]];
-    const want = (r: number, at: number) => ref.logits[2 + r]![at]!;
-    // Row 1's prompt and two tokens, run alone; its keys and values are kept, then used in part.
-    const alone = new KvForward(session, graph);
-    await alone.prefill([p1], tokenizer.padTokenId);
-    await alone.step([c1[0]!]);
-    await alone.step([c1[1]!]);
-    const cache = alone.rowCache(0, [...p1, c1[0]!, c1[1]!]);
-    const length = p1.length + 1;
-    const forward = new KvForward(session, graph);
-    // Row 0 has no prefix (its cache columns are a hole); row 1 runs one token after its prefix.
-    await forward.prefillRows([{ ids: p0 }, { ids: [c1[1]!], prefix: { cache, length } }], tokenizer.padTokenId);
-    let worst = Math.max(maxAbsDiff(forward.logits(0), want(0, p0.length - 1)), maxAbsDiff(forward.logits(1), want(1, length)));
-    const next: Record<number, number> = {};
-    await forward.step([c0[0]!, c1[2]!]);
-    worst = Math.max(worst, maxAbsDiff(forward.logits(0), want(0, p0.length)), maxAbsDiff(forward.logits(1), want(1, p1.length + 2)));
-    next[0] = 1;
-    next[1] = 3;
-    // Row 2 is prefilled on its own and merged into the running batch (continuous batching).
-    const joining = new KvForward(session, graph);
-    await joining.prefill([p2], tokenizer.padTokenId);
-    forward.absorb(joining);
-    worst = Math.max(worst, maxAbsDiff(forward.logits(2), want(2, p2.length - 1)));
-    next[2] = 0;
-    const prompts = [p0, p1, p2];
-    const continuations = [c0, c1, c2];
-    await forward.step([0, 1, 2].map((r) => continuations[r]![next[r]!]!));
-    for (const r of [0, 1, 2]) {
-      worst = Math.max(worst, maxAbsDiff(forward.logits(r), want(r, prompts[r]!.length + next[r]!)));
-      next[r]!++;
-    }
-    // Row 0 leaves; the columns only it used go with it, and the others still match.
-    forward.keepRows([1, 2]);
-    await forward.step([1, 2].map((r) => continuations[r]![next[r]!]!));
-    [1, 2].forEach((r, i) => (worst = Math.max(worst, maxAbsDiff(forward.logits(i), want(r, prompts[r]!.length + next[r]!)))));
-    t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
-    assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
-  });
+    test(`${g.name}: left-padded batch, then a finished row dropped from the cache, matches each row alone`, async (t) => {
+      const prompts = batchPrompts;
+      const continuations = batchContinuations;
+      const forward = g.forward();
+      await forward.prefill(prompts, tokenizer.padTokenId);
+      let rows = [0, 1, 2];
+      let worst = 0;
+      const compare = (k: number) =>
+        rows.forEach((r, i) => (worst = Math.max(worst, maxAbsDiff(forward.logits(i), ref.logits[2 + r]![prompts[r]!.length - 1 + k]!))));
+      compare(0);
+      for (let k = 0; k < 5; k++) {
+        if (k === 2) {
+          forward.keepRows([0, 2]); // row 1 "finished"
+          rows = [0, 2];
+        }
+        await forward.step(rows.map((r) => continuations[r]![k]!));
+        compare(k + 1);
+      }
+      t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
+      assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
+    });
+
+    test(`${g.name}: a row started from a cached prefix, next to a row without one, then a third row merged in, matches each row alone`, async (t) => {
+      const [p0, p1, p2] = batchPrompts as [number[], number[], number[]];
+      const [c0, c1, c2] = batchContinuations as [number[], number[], number[]];
+      const want = (r: number, at: number) => ref.logits[2 + r]![at]!;
+      // Row 1's prompt and two tokens, run alone; its keys and values are kept, then used in part.
+      const alone = g.forward();
+      await alone.prefill([p1], tokenizer.padTokenId);
+      await alone.step([c1[0]!]);
+      await alone.step([c1[1]!]);
+      const cache = alone.rowCache(0, [...p1, c1[0]!, c1[1]!]);
+      const length = p1.length + 1;
+      const forward = g.forward();
+      // Row 0 has no prefix (its cache columns are a hole); row 1 runs one token after its prefix.
+      await forward.prefillRows([{ ids: p0 }, { ids: [c1[1]!], prefix: { cache, length } }], tokenizer.padTokenId);
+      let worst = Math.max(maxAbsDiff(forward.logits(0), want(0, p0.length - 1)), maxAbsDiff(forward.logits(1), want(1, length)));
+      const next: Record<number, number> = {};
+      await forward.step([c0[0]!, c1[2]!]);
+      worst = Math.max(worst, maxAbsDiff(forward.logits(0), want(0, p0.length)), maxAbsDiff(forward.logits(1), want(1, p1.length + 2)));
+      next[0] = 1;
+      next[1] = 3;
+      // Row 2 is prefilled on its own and merged into the running batch (continuous batching).
+      const joining = g.forward();
+      await joining.prefill([p2], tokenizer.padTokenId);
+      forward.absorb(joining);
+      worst = Math.max(worst, maxAbsDiff(forward.logits(2), want(2, p2.length - 1)));
+      next[2] = 0;
+      const prompts = [p0, p1, p2];
+      const continuations = [c0, c1, c2];
+      await forward.step([0, 1, 2].map((r) => continuations[r]![next[r]!]!));
+      for (const r of [0, 1, 2]) {
+        worst = Math.max(worst, maxAbsDiff(forward.logits(r), want(r, prompts[r]!.length + next[r]!)));
+        next[r]!++;
+      }
+      // Row 0 leaves; the columns only it used go with it, and the others still match.
+      forward.keepRows([1, 2]);
+      await forward.step([1, 2].map((r) => continuations[r]![next[r]!]!));
+      [1, 2].forEach((r, i) => (worst = Math.max(worst, maxAbsDiff(forward.logits(i), want(r, prompts[r]!.length + next[r]!)))));
+      t.diagnostic(`max |onnx - torch| = ${worst.toExponential(2)}`);
+      assert.ok(worst <= TOLERANCE, `max |onnx - torch| = ${worst}`);
+    });
+  }
 
   test('tokenizer.json: @huggingface/tokenizers gives the ids Python gives', () => {
     CORPUS.forEach((text, i) => {

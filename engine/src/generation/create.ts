@@ -20,5 +20,5 @@ export async function openBackend(p: Project, model: ModelRow, batchSize = p.con
       logger: p.log,
     });
   }
-  return OnnxBackend.open({ modelDir: model.path, batchSize, intraOpNumThreads: g.threads || undefined, weights: g.onnxWeights, continuousBatching: g.continuousBatching, prefixCacheBytes: g.prefixCacheMiB * 2 ** 20, speculativeTokens: g.speculativeTokens, logger: p.log });
+  return OnnxBackend.open({ modelDir: model.path, batchSize, intraOpNumThreads: g.threads || undefined, weights: g.onnxWeights, cacheGraph: g.onnxCache, continuousBatching: g.continuousBatching, prefixCacheBytes: g.prefixCacheMiB * 2 ** 20, speculativeTokens: g.speculativeTokens, logger: p.log });
 }

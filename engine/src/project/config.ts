@@ -50,6 +50,8 @@ export interface GenerationConfig {
   stopWhenRepeated: boolean;
   /** onnx backend: 'fp32' (the exported graph) or 'int8' (onnx/model_quantized.onnx, made by the trainer's quantize). */
   onnxWeights: 'fp32' | 'int8';
+  /** fp32 graphs: 'auto' decodes with onnx/model_slots.onnx when the model folder has one (the cache an input only; docs/benchmarks.md), 'present' with optimum's graph, 'slots' requires the former. */
+  onnxCache: 'auto' | 'slots' | 'present';
   /** onnx backend: finished rows' slots take waiting requests while the batch runs (the next refinement step included). */
   continuousBatching: boolean;
   /** onnx backend: memory for the keys and values of finished sequences that later prompts start with (0 = off). */
@@ -176,7 +178,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const r = new JsonReader(source, value);
   r.rejectUnknown(TOP_KEYS);
   const g = r.object('generation');
-  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'continuousBatching', 'prefixCacheMiB', 'speculativeTokens', 'openai']);
+  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'onnxCache', 'continuousBatching', 'prefixCacheMiB', 'speculativeTokens', 'openai']);
   const o = g.object('openai');
   o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop', 'loadFirst']);
   const s = r.object('selection');
@@ -220,6 +222,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       seed: g.integer('seed', 1234),
       stopWhenRepeated: g.boolean('stopWhenRepeated', true),
       onnxWeights: g.oneOf('onnxWeights', ['fp32', 'int8'] as const, 'fp32'),
+      onnxCache: g.oneOf('onnxCache', ['auto', 'slots', 'present'] as const, 'auto'),
       continuousBatching: g.boolean('continuousBatching', false),
       prefixCacheMiB: g.integer('prefixCacheMiB', 1024, 0, 1 << 20),
       speculativeTokens: g.integer('speculativeTokens', 0, 0, 64),

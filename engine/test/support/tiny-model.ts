@@ -134,3 +134,8 @@ function buildCached(): string {
     return out;
   });
 }
+
+/** Writes dir/onnx/model_slots.onnx, the slot-cache decoder graph (the trainer's export-slots). */
+export function exportSlots(dir: string): void {
+  runTrainer(['export-slots', '--model_name_or_path', dir], { ...process.env, PYTHONPATH: TRAINER_DIR, HF_HUB_OFFLINE: '1' }, `exporting the slot-cache graph of ${dir}`);
+}

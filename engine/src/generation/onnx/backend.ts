@@ -5,7 +5,7 @@ import type { GenerateOptions, GenerationBackend, GenerationRequest, GenerationR
 import { DecodeLoop, type BatchItem } from './decoder';
 import { loadDecoderSession, type DecoderGraph } from './decoder-graph';
 import { PrefixCache } from './prefix-cache';
-import { type ModelFolder, type OnnxWeights, readModelFolder } from './model-folder';
+import { type ModelFolder, type OnnxCacheGraph, type OnnxWeights, readModelFolder } from './model-folder';
 import { TokenSampler } from './sampling';
 import { ModelTokenizer } from './tokenizer';
 
@@ -25,6 +25,8 @@ export interface OnnxBackendOptions {
   intraOpNumThreads?: number;
   /** 'int8': run onnx/model_quantized.onnx (python -m aries_trainer quantize) instead of the exported graph. */
   weights?: OnnxWeights;
+  /** fp32: 'auto' (default) runs onnx/model_slots.onnx when the folder has one, 'present' optimum's graph, 'slots' requires the former. */
+  cacheGraph?: OnnxCacheGraph;
   /**
    * Requests waiting (from this call or a call made meanwhile) take the slots of finished rows
    * while the batch runs, instead of a batch running to its longest member (default false: on a
@@ -98,11 +100,11 @@ export class OnnxBackend implements GenerationBackend {
   static async open(options: OnnxBackendOptions): Promise<OnnxBackend> {
     const batchSize = wholeNumber('batchSize', options.batchSize ?? DEFAULT_BATCH_SIZE, 1);
     const threads = options.intraOpNumThreads === undefined ? undefined : wholeNumber('intraOpNumThreads', options.intraOpNumThreads, 0, " (0 = onnxruntime's default)");
-    const folder = readModelFolder(options.modelDir, undefined, options.weights ?? 'fp32');
+    const folder = readModelFolder(options.modelDir, undefined, options.weights ?? 'fp32', options.cacheGraph ?? 'auto');
     const tokenizer = new ModelTokenizer(folder);
     const { session, graph } = await loadDecoderSession(folder, threads);
     const logger = options.logger ?? silentLogger;
-    logger.debug(`onnx backend: ${folder.modelPath} (${graph.layers} layers, cache ${graph.pastDtype}, batch ${batchSize})`);
+    logger.debug(`onnx backend: ${folder.modelPath} (${graph.layers} layers, cache ${graph.pastDtype} ${graph.cacheLayout}, batch ${batchSize})`);
     if (!graph.hasPositionIds && batchSize > 1) {
       // The graph then numbers positions from the first (padding) column: shorter prompts in a batch
       // see shifted positions and may not match what they give alone.

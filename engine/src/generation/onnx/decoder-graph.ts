@@ -10,14 +10,23 @@ import { openCpuSession } from './session';
  */
 export type CacheDtype = 'float32' | 'float16';
 
+/**
+ * 'present': optimum's layout, the cache goes in as past_key_values.* and comes back whole as
+ * present.*. 'slots': aries_trainer's model_slots.onnx, the cache goes in as fixed-capacity
+ * cache_key.* / cache_value.* buffers the caller owns and only the new tokens' columns come back
+ * (new_key.* / new_value.*), for the caller to write in place.
+ */
+export type CacheLayout = 'present' | 'slots';
+
 export interface DecoderGraph {
   modelPath: string;
+  cacheLayout: CacheLayout;
   layers: number;
   kvHeads: number;
   headDim: number;
-  /** past_key_values.{i}.key, past_key_values.{i}.value, ... in layer order. */
+  /** past_key_values.{i}.key, past_key_values.{i}.value, ... in layer order (slots: cache_key.{i}, cache_value.{i}). */
   pastInputs: string[];
-  /** present.{i}.key, present.{i}.value, ... in the same order. */
+  /** present.{i}.key, present.{i}.value, ... in the same order (slots: new_key.{i}, new_value.{i}). */
   presentOutputs: string[];
   pastDtype: CacheDtype;
   logitsDtype: CacheDtype;
@@ -40,25 +49,32 @@ export function describeDecoderGraph(inputs: Metadata, outputs: Metadata, shape:
   }
   if (!outputNames.has('logits')) throw badInput(`${modelPath}: the graph has no "logits" output`, REEXPORT);
 
-  const graphLayers = inputs.filter((m) => /^past_key_values\.\d+\.key$/.test(m.name)).length;
+  const slots = inputByName.has('cache_key.0');
+  const [pastName, presentName] = slots
+    ? [(i: number, kv: string) => `cache_${kv}.${i}`, (i: number, kv: string) => `new_${kv}.${i}`]
+    : [(i: number, kv: string) => `past_key_values.${i}.${kv}`, (i: number, kv: string) => `present.${i}.${kv}`];
+  const graphLayers = inputs.filter((m) => (slots ? /^cache_key\.\d+$/ : /^past_key_values\.\d+\.key$/).test(m.name)).length;
   if (graphLayers === 0) {
     throw badInput(`${modelPath}: the graph has no past_key_values inputs (exported without the key/value cache)`, REEXPORT);
   }
   if (graphLayers !== shape.layers) {
-    throw badInput(`${modelPath}: the graph has ${graphLayers} layers of past_key_values but ${configPath} says num_hidden_layers = ${shape.layers}`, 'use the config.json the graph was exported with');
+    throw badInput(`${modelPath}: the graph has ${graphLayers} layers of ${slots ? 'cache_key' : 'past_key_values'} but ${configPath} says num_hidden_layers = ${shape.layers}`, 'use the config.json the graph was exported with');
   }
   const pastInputs: string[] = [];
   const presentOutputs: string[] = [];
   for (let i = 0; i < shape.layers; i++) {
     for (const kv of ['key', 'value']) {
-      const past = `past_key_values.${i}.${kv}`;
-      const present = `present.${i}.${kv}`;
+      const past = pastName(i, kv);
+      const present = presentName(i, kv);
       if (!inputByName.has(past)) throw badInput(`${modelPath}: missing input "${past}"`, REEXPORT);
-      if (!outputNames.has(present)) throw badInput(`${modelPath}: missing output "${present}" (the graph must return the updated cache)`, REEXPORT);
+      if (!outputNames.has(present)) throw badInput(`${modelPath}: missing output "${present}" (the graph must return the ${slots ? "new tokens' keys and values" : 'updated cache'})`, REEXPORT);
       checkCacheDims(inputByName.get(past)!, shape, modelPath, configPath);
       pastInputs.push(past);
       presentOutputs.push(present);
     }
+  }
+  if (slots && !(inputByName.has('position_ids') && inputByName.has('logits_to_keep'))) {
+    throw badInput(`${modelPath}: a slot-cache graph needs position_ids and logits_to_keep inputs`, 're-export it with `python -m aries_trainer export-slots`');
   }
 
   const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch', 'logits_to_keep', 'num_logits_to_keep', ...pastInputs]);
@@ -70,6 +86,7 @@ export function describeDecoderGraph(inputs: Metadata, outputs: Metadata, shape:
   const logitsMeta = outputs.find((m) => m.name === 'logits')!;
   return {
     modelPath,
+    cacheLayout: slots ? 'slots' : 'present',
     layers: shape.layers,
     kvHeads: shape.kvHeads,
     headDim: shape.headDim,

@@ -8,8 +8,14 @@ import type { DecoderGraph } from './decoder-graph';
  * padding, the gap between a cached prefix and the new tokens of a prompt, rows of different
  * lengths merged into one batch. Position ids are each row's count of real tokens before, so a row
  * sees the positions it would see alone (the graph must take position_ids for prefixes and merges;
- * see `supportsHoles`). The present.* tensors of one run are the next run's past.
+ * see `supportsHoles`). With optimum's graph the present.* tensors of one run are the next run's
+ * past. With a slot-cache graph (model_slots.onnx) the cache tensors are buffers with room for more
+ * columns than are used (the unused ones masked); each run returns only the new tokens' columns,
+ * which are written into the buffers in place, and the buffers grow when full.
  */
+
+/** Free columns a slot cache gets when it grows: few, since attention runs over every column. */
+const SLOT_HEADROOM = 32;
 
 export type KvData = Float32Array | Uint16Array;
 
@@ -47,10 +53,16 @@ export class KvForward {
   /** Width of the logits (config.json's vocab_size, which may exceed the tokenizer's). */
   vocabSize = 0;
 
+  /** Slot cache: free columns added when the buffers grow (tests use 1, to grow on every step). */
+  private readonly slotHeadroom: number;
+
   constructor(
     private readonly session: InferenceSession,
     private readonly graph: DecoderGraph,
-  ) {}
+    options: { slotHeadroom?: number } = {},
+  ) {
+    this.slotHeadroom = options.slotHeadroom ?? SLOT_HEADROOM;
+  }
 
   get rows(): number {
     return this.masks.length;
@@ -327,14 +339,61 @@ export class KvForward {
     return flat;
   }
 
+  /** Slot cache: room for `need` columns, the used ones copied over when it grows. */
+  private ensureCapacity(need: number): void {
+    const have = this.past[0]!.dims[2]!;
+    if (have >= need) return;
+    const { kvHeads: h, headDim: d } = this.graph;
+    const capacity = need + this.slotHeadroom;
+    const used = this.pastLength * d;
+    this.past = this.past.map((old) => {
+      const lanes = old.dims[0]! * h;
+      const src = old.data as KvData;
+      const dst = allocLike(old, lanes * capacity * d);
+      for (let lane = 0; lane < lanes; lane++) dst.set(src.subarray(lane * have * d, lane * have * d + used), lane * capacity * d);
+      return newLike(old, dst, [old.dims[0]!, h, capacity, d]);
+    });
+  }
+
+  /** Slot cache: a run's mask [rows, pastLength + width] laid out over the buffers' columns, then the new tokens. */
+  private slotMask(mask: BigInt64Array, width: number, columns: number): BigInt64Array {
+    const rows = this.rows;
+    const from = this.pastLength + width;
+    const to = columns + width;
+    const out = new BigInt64Array(rows * to);
+    for (let r = 0; r < rows; r++) {
+      out.set(mask.subarray(r * from, r * from + this.pastLength), r * to);
+      out.set(mask.subarray(r * from + this.pastLength, (r + 1) * from), r * to + columns);
+    }
+    return out;
+  }
+
+  /** Slot cache: the run's new_key.* / new_value.* columns into the buffers, from column pastLength on. */
+  private writeColumns(out: InferenceSession.ReturnType, width: number): void {
+    const { kvHeads: h, headDim: d } = this.graph;
+    const lanes = this.rows * h;
+    const capacity = this.past[0]!.dims[2]!;
+    this.graph.presentOutputs.forEach((name, t) => {
+      const fresh = out[name] as Tensor;
+      if (fresh.type !== this.past[t]!.type) throw new EngineError('BACKEND', `${this.graph.modelPath}: "${name}" came back as ${fresh.type}, the cache is ${this.past[t]!.type}`);
+      const src = fresh.data as KvData;
+      const dst = this.past[t]!.data as KvData;
+      const block = width * d;
+      for (let lane = 0; lane < lanes; lane++) dst.set(src.subarray(lane * block, (lane + 1) * block), (lane * capacity + this.pastLength) * d);
+    });
+  }
+
   /** One session.run; `keep` positions of logits per row come back (the last ones). */
   private async run(ids: BigInt64Array, mask: BigInt64Array, positions: BigInt64Array, width: number, keep = 1): Promise<void> {
     this.logitsAtPosition = undefined;
     this.chunk = undefined;
     const rows = this.rows;
+    const slots = this.graph.cacheLayout === 'slots';
+    if (slots) this.ensureCapacity(this.pastLength + width);
+    const columns = slots ? this.past[0]!.dims[2]! : this.pastLength;
     const feeds: Record<string, Tensor> = {
       input_ids: new Tensor('int64', ids, [rows, width]),
-      attention_mask: new Tensor('int64', mask, [rows, this.pastLength + width]),
+      attention_mask: new Tensor('int64', slots ? this.slotMask(mask, width, columns) : mask, [rows, columns + width]),
     };
     if (this.graph.hasPositionIds) feeds.position_ids = new Tensor('int64', positions, [rows, width]);
     if (this.graph.hasUseCacheBranch) feeds.use_cache_branch = new Tensor('bool', Uint8Array.of(this.pastLength > 0 ? 1 : 0), [1]);
@@ -350,8 +409,13 @@ export class KvForward {
     }
     this.runMs += performance.now() - started;
 
-    this.past = this.graph.presentOutputs.map((name) => out[name] as Tensor);
-    this.pastLength = this.past[0]!.dims[2]!;
+    if (slots) {
+      this.writeColumns(out, width);
+      this.pastLength += width;
+    } else {
+      this.past = this.graph.presentOutputs.map((name) => out[name] as Tensor);
+      this.pastLength = this.past[0]!.dims[2]!;
+    }
     const logits = out.logits as Tensor;
     if (logits.dims.length !== 3 || logits.dims[0] !== rows) {
       throw new EngineError('BACKEND', `${this.graph.modelPath}: logits came back as [${logits.dims.join(', ')}], expected [${rows}, ${width}, vocab]`);

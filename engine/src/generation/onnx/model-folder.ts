@@ -46,15 +46,31 @@ export const QUANTIZED_FILES = ['onnx/model_quantized.onnx', 'model_quantized.on
 /** Which weights the onnx backend runs: the exported graph, or its int8 quantization. */
 export type OnnxWeights = 'fp32' | 'int8';
 
+/** The slot-cache graph (`python -m aries_trainer export-slots`; trained rounds get one): the cache is an input only. */
+export const SLOTS_FILE = 'onnx/model_slots.onnx';
+
+/**
+ * Which fp32 graph: 'auto' runs onnx/model_slots.onnx when the folder has one, else optimum's;
+ * 'slots' requires it; 'present' always runs optimum's (the cache returned whole each step).
+ */
+export type OnnxCacheGraph = 'auto' | 'slots' | 'present';
+
 const FIX_HINT = 'export the model with `python -m aries_trainer export` (tiny models) or `optimum-cli export onnx --task text-generation-with-past`';
 
 /** exportHint: what to do when the folder has no graph (the decoder export by default). */
-export function readModelFolder(dirInput: string, exportHint = FIX_HINT, weights: OnnxWeights = 'fp32'): ModelFolder {
+export function readModelFolder(dirInput: string, exportHint = FIX_HINT, weights: OnnxWeights = 'fp32', cacheGraph: OnnxCacheGraph = 'auto'): ModelFolder {
   const dir = resolve(dirInput);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw badInput(`${dir}: the model folder does not exist`, 'set the model folder to a folder holding config.json, tokenizer.json and onnx/model.onnx');
   }
-  const modelFile = (weights === 'int8' ? QUANTIZED_FILES : MODEL_FILES).find((f) => existsSync(join(dir, f)));
+  const slots = weights === 'fp32' && cacheGraph !== 'present' && existsSync(join(dir, SLOTS_FILE));
+  if (cacheGraph === 'slots' && !slots) {
+    throw badInput(
+      `${join(dir, SLOTS_FILE)}: missing; generation.onnxCache is "slots" but the folder has no slot-cache graph${weights === 'int8' ? ' (and int8 weights run optimum\'s graph)' : ''}`,
+      `run \`python -m aries_trainer export --model_name_or_path ${dir}\` (Llama, Mistral and Qwen2 checkpoints; trained rounds get one by themselves), or set generation.onnxCache to "auto"`,
+    );
+  }
+  const modelFile = slots ? SLOTS_FILE : (weights === 'int8' ? QUANTIZED_FILES : MODEL_FILES).find((f) => existsSync(join(dir, f)));
   if (!modelFile && weights === 'int8') {
     throw badInput(`${join(dir, QUANTIZED_FILES[0]!)}: missing; generation.onnxWeights is "int8" but the folder has no quantized graph`, `run \`python -m aries_trainer quantize --model_name_or_path ${dir}\` (trained rounds get one by themselves), or set generation.onnxWeights to "fp32"`);
   }
