@@ -34,7 +34,7 @@ export async function int8Bench(models: BenchModel[], plan: Int8Plan, log: (line
       cpSync(model.dir, dir, { recursive: true });
       rmSync(join(dir, 'onnx/model_quantized.onnx'), { force: true });
       quantizeModel(dir);
-      const fp32 = await OnnxBackend.open({ modelDir: dir, batchSize: plan.batchSize, intraOpNumThreads: 1 });
+      const fp32 = await OnnxBackend.open({ modelDir: dir, batchSize: plan.batchSize, intraOpNumThreads: 1, cacheGraph: 'present' });
       const int8 = await OnnxBackend.open({ modelDir: dir, batchSize: plan.batchSize, intraOpNumThreads: 1, weights: 'int8' });
       try {
         const batch: GenerationRequest[] = Array.from({ length: plan.prompts }, (_, i) => ({

@@ -8,7 +8,7 @@ import { PYTHON, REPO_ROOT } from '../test/support/tiny-model';
 import { endToEndBench } from './end-to-end';
 import { demoGenerationBench, generationBench, type GenerationPlan } from './generation';
 import { machineInfo } from './measure';
-import { benchDecoder, prefillDecoder, smallModel, type BenchModel } from './models';
+import { benchDecoder, prefillDecoder, smallModel, withSlotGraph, type BenchModel } from './models';
 import { openaiBench, type OpenAIPlan } from './openai';
 import { int8Bench, type Int8Plan } from './int8';
 import { realServerBench, type ServerPlan } from './real-server';
@@ -162,14 +162,14 @@ async function main(): Promise<number> {
         out.findings.push(skipped('generation', 'model', model.skip));
         continue;
       }
-      const r = await generationBench({ model, threads, ...sizes }, log);
+      const r = await generationBench({ model: withSlotGraph(model, log), threads, ...sizes }, log);
       out.findings.push(...r.findings);
       out.notes.push(...r.notes);
     }
     const bundled = smallModel();
     if (!('skip' in bundled) && bundled.name === 'bundled') {
       log(`  bundled: the demo's generation, ${plan.generation.demo.prompts} prompts, before and after`);
-      const r = await demoGenerationBench(bundled, plan.generation.demo, threads, log);
+      const r = await demoGenerationBench(withSlotGraph(bundled, log), plan.generation.demo, threads, log);
       out.findings.push(...r.findings);
       out.notes.push(...r.notes);
     }

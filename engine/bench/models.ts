@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PYTHON, REPO_ROOT, TRAINER_DIR, tinyModel, torchUnavailable } from '../test/support/tiny-model';
+import { basename, dirname, join } from 'node:path';
+import { exportSlots, PYTHON, REPO_ROOT, TRAINER_DIR, tinyModel, torchUnavailable } from '../test/support/tiny-model';
 
 /**
  * The models the benchmarks run: the bundled model (examples/arithmetic/model; until it is built,
@@ -79,4 +79,34 @@ function buildDecoder(name: string, arch: object, shape: string, log: (line: str
     rmSync(work, { recursive: true, force: true });
   }
   return { name, dir, description };
+}
+
+/**
+ * The model with its slot-cache graph (onnx/model_slots.onnx): itself when it has one (the decoders
+ * built here get one from the trainer's export), else a copy with one exported, cached like the
+ * decoders. The bundled model ships without it (the folder would pass 10 MB); trained rounds get one.
+ */
+export function withSlotGraph(model: BenchModel, log: (line: string) => void): BenchModel {
+  if (existsSync(join(model.dir, 'onnx/model_slots.onnx'))) return model;
+  const hash = createHash('sha256').update(readFileSync(join(model.dir, 'onnx/model.onnx')));
+  const src = join(TRAINER_DIR, 'aries_trainer');
+  for (const f of readdirSync(src).filter((n) => n.endsWith('.py')).sort()) hash.update(f).update(readFileSync(join(src, f)));
+  const root = join(tmpdir(), 'aries-bench-models');
+  // The folder keeps the model's name: transformers.js (the peer) finds models by folder name.
+  const dir = join(root, `${model.name}-slots-${hash.digest('hex').slice(0, 12)}`, basename(model.dir));
+  const described = { ...model, dir, description: `${model.description}, with its slot-cache graph exported here` };
+  if (existsSync(join(dir, 'onnx/model_slots.onnx'))) return described;
+  log(`exporting the slot-cache graph of ${model.name} into ${dir} (once)`);
+  const work = `${dirname(dir)}.build-${process.pid}`;
+  rmSync(work, { recursive: true, force: true });
+  try {
+    mkdirSync(work, { recursive: true });
+    cpSync(model.dir, join(work, basename(model.dir)), { recursive: true });
+    exportSlots(join(work, basename(model.dir)));
+    rmSync(dirname(dir), { recursive: true, force: true });
+    renameSync(work, dirname(dir));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return described;
 }
