@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors';
@@ -164,8 +164,14 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   // API keys are the engine's (generation and reward-model servers), not the trainer's: a trainer
   // that prints its environment (crash reports, `accelerate env`) would put them in train.log.
   for (const name of new Set([p.config.generation.openai.apiKeyEnv, p.config.rewardModel.apiKeyEnv])) delete env[name];
-  const log = createWriteStream(logPath, { flags: 'a' });
-  log.write(`# ${now()} ${JSON.stringify(command)}\n`);
+  // Written synchronously, line by line, before the line's metrics reach the store: a kill -9 of
+  // the engine leaves a log that holds at least everything the database recorded.
+  const logFd = openSync(logPath, 'a');
+  let logOpen = true;
+  const logLine = (line: string): void => {
+    if (logOpen) writeSync(logFd, `${line}\n`);
+  };
+  logLine(`# ${now()} ${JSON.stringify(command)}`);
   // stdin is the watchdog's lifeline: it closes when this process dies, and the trainer is stopped.
   const watched = underWatchdog(command);
   const child = spawn(watched.exe, watched.args, { cwd: p.root, env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -200,7 +206,7 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
     }
   };
   createInterface({ input: child.stdout }).on('line', (line) => {
-    log.write(`${line}\n`);
+    logLine(line);
     const msg = parseTrainerLine(line);
     if (!msg) return onHfOutput(line);
     if (msg.type === 'start') total = msg.total_steps;
@@ -209,7 +215,7 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
     else if (msg.type === 'error') outcome.error = msg.message;
   });
   createInterface({ input: child.stderr }).on('line', (line) => {
-    log.write(`${line}\n`);
+    logLine(line);
     onHfOutput(line);
     stderrTail.push(line);
     if (stderrTail.length > 20) stderrTail.shift();
@@ -229,7 +235,10 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
       outcome.exitCode = code;
       outcome.signal = signal;
       if (code !== 0 && !outcome.error) outcome.error = stderrTail.slice(-3).join(' | ') || `exit ${code ?? signal}`;
-      log.end(`# ${now()} exit ${code ?? signal}\n`, () => resolveRun(outcome));
+      logLine(`# ${now()} exit ${code ?? signal}`);
+      logOpen = false;
+      closeSync(logFd);
+      resolveRun(outcome);
     });
   });
 }
