@@ -41,7 +41,7 @@ def main() -> None:
         ax.set_ylim(0, 100)
         ax.set_title(data["label"], fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="best")
         fig.tight_layout()
         fig.savefig(out / f"experiments-{variant}.png")
         plt.close(fig)
