@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -205,6 +205,32 @@ describe('the export on disk is not the one recorded', { timeout: 60_000 }, () =
     assert.match(deleted.stderr, /train\.jsonl: the dataset of export 1 cannot be read \(ENOENT\)/);
     assert.deepEqual(state(proj.root).runs, [], 'no training run was started');
     assert.equal(runCli(['export', '-p', proj.root]).code, 0);
+    const retry = runCli(['train', '-p', proj.root]);
+    assert.equal(retry.code, 0, retry.stderr);
+    assert.equal(state(proj.root).current, 'round-1');
+  });
+});
+
+describe('the disk is full when the trainer\'s log is written', { timeout: 60_000 }, () => {
+  let proj: SyntheticProject;
+  after(() => proj?.dispose());
+
+  it('the run fails with that reason, no trainer starts, the previous model stays current, and a retry trains', { skip: !existsSync('/dev/full') && 'no /dev/full' }, async () => {
+    proj = await exportedProject();
+    setTraining(proj.root, { command: fakeTrainer(proj.root)('ok') });
+    // Run 1's log is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+    const runDir = join(proj.root, '.aries/runs/run-1');
+    mkdirSync(runDir, { recursive: true });
+    symlinkSync('/dev/full', join(runDir, 'train.log'));
+    const r = runCli(['train', '-p', proj.root]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /training of round 1 failed: cannot write .*run-1\/train\.log: ENOSPC/);
+    const s = state(proj.root);
+    assert.equal(s.round, 'failed');
+    assert.equal(s.current, 'base', 'the previous model stays current');
+    assert.deepEqual(s.runs.map((x) => x.status), ['failed']);
+    assert.equal(existsSync(join(proj.root, 'fake-trainer.pid')), false, 'no trainer was started');
+    assert.equal(integrity(join(proj.root, '.aries/aries.db')), 'ok');
     const retry = runCli(['train', '-p', proj.root]);
     assert.equal(retry.code, 0, retry.stderr);
     assert.equal(state(proj.root).current, 'round-1');

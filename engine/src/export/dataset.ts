@@ -138,6 +138,19 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
 }
 
 /**
+ * Writes all of `text` at the file's position. writeSync may write less than asked (a nearly full
+ * disk, a file-size limit): it loops, so the next write reports the error instead of a short file.
+ */
+export function writeAll(fd: number, text: string, path: string): void {
+  const bytes = Buffer.from(text);
+  for (let at = 0; at < bytes.length; ) {
+    const n = writeSync(fd, bytes, at, bytes.length - at);
+    if (n <= 0) throw Object.assign(new Error(`${path}: the disk accepted no more bytes`), { code: 'ENOSPC' });
+    at += n;
+  }
+}
+
+/**
  * Writes `body` to `path` through a hidden temporary sibling (`.train.jsonl.tmp-<pid>`), fsynced and
  * renamed over the target. Hidden because dataset loaders read a folder's visible files: `trl dpo
  * --dataset_name data/` would take a visible `train.jsonl.tmp-123` left by a killed export as part
@@ -152,14 +165,7 @@ export function writeAtomic(path: string, body: string): void {
   try {
     const fd = openSync(tmp, 'w');
     try {
-      // writeSync may write less than asked (a nearly full disk, a file-size limit): loop, so the
-      // next write reports the error instead of a short file being renamed into place.
-      const bytes = Buffer.from(body);
-      for (let at = 0; at < bytes.length; ) {
-        const n = writeSync(fd, bytes, at, bytes.length - at);
-        if (n <= 0) throw Object.assign(new Error(`${tmp}: the disk accepted no more bytes`), { code: 'ENOSPC' });
-        at += n;
-      }
+      writeAll(fd, body, tmp);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

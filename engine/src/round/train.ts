@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors';
-import { exportRound } from '../export/dataset';
+import { exportRound, writeAll } from '../export/dataset';
 import { getModel, registerModel } from '../model/registry';
 import { trainerPackageDir } from '../paths';
 import type { JobControl } from '../progress';
@@ -166,18 +166,39 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   for (const name of new Set([p.config.generation.openai.apiKeyEnv, p.config.rewardModel.apiKeyEnv])) delete env[name];
   // Written synchronously, line by line, before the line's metrics reach the store: a kill -9 of
   // the engine leaves a log that holds at least everything the database recorded.
+  const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
   const logFd = openSync(logPath, 'a');
-  let logOpen = true;
-  const logLine = (line: string): void => {
-    if (logOpen) writeSync(logFd, `${line}\n`);
+  let logFailure: string | null = null;
+  const writeLog = (line: string): boolean => {
+    if (logFailure !== null) return false;
+    try {
+      writeAll(logFd, `${line}\n`, logPath);
+      return true;
+    } catch (err) {
+      logFailure = `cannot write ${logPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      return false;
+    }
   };
-  logLine(`# ${now()} ${JSON.stringify(command)}`);
+  if (!writeLog(`# ${now()} ${JSON.stringify(command)}`)) {
+    closeSync(logFd);
+    return Promise.resolve({ ...outcome, error: logFailure });
+  }
   // stdin is the watchdog's lifeline: it closes when this process dies, and the trainer is stopped.
   const watched = underWatchdog(command);
   const child = spawn(watched.exe, watched.args, { cwd: p.root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stopChild = (): void => {
+    child.kill('SIGTERM');
+    setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
+  };
+  // A log that cannot be written (disk full) stops the run with that reason, instead of throwing
+  // out of a stream handler and taking the engine down.
+  const logLine = (line: string): boolean => {
+    if (writeLog(line)) return true;
+    if (logFailure !== 'closed') stopChild();
+    return false;
+  };
   p.db.prepare('UPDATE training_runs SET pid = ? WHERE id = ?').run(child.pid ?? null, runId);
   const insertMetric = p.db.prepare('INSERT OR REPLACE INTO training_metrics (run_id, step, epoch, metrics_json) VALUES (?, ?, ?, ?)');
-  const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
   let total = 0;
   const stderrTail: string[] = [];
   let barStep = 0; // a Hugging Face Trainer's progress bar (configured commands such as `trl dpo`)
@@ -206,7 +227,7 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
     }
   };
   createInterface({ input: child.stdout }).on('line', (line) => {
-    logLine(line);
+    if (!logLine(line)) return; // nothing reaches the store that the log does not hold
     const msg = parseTrainerLine(line);
     if (!msg) return onHfOutput(line);
     if (msg.type === 'start') total = msg.total_steps;
@@ -215,15 +236,14 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
     else if (msg.type === 'error') outcome.error = msg.message;
   });
   createInterface({ input: child.stderr }).on('line', (line) => {
-    logLine(line);
+    if (!logLine(line)) return;
     onHfOutput(line);
     stderrTail.push(line);
     if (stderrTail.length > 20) stderrTail.shift();
   });
   const onAbort = (): void => {
     outcome.cancelled = true;
-    child.kill('SIGTERM');
-    setTimeout(() => child.exitCode === null && child.kill('SIGKILL'), 5000).unref();
+    stopChild();
   };
   job.signal?.addEventListener('abort', onAbort, { once: true });
   return new Promise((resolveRun) => {
@@ -235,8 +255,9 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
       outcome.exitCode = code;
       outcome.signal = signal;
       if (code !== 0 && !outcome.error) outcome.error = stderrTail.slice(-3).join(' | ') || `exit ${code ?? signal}`;
-      logLine(`# ${now()} exit ${code ?? signal}`);
-      logOpen = false;
+      writeLog(`# ${now()} exit ${code ?? signal}`);
+      if (logFailure !== null) outcome.error = logFailure;
+      logFailure = 'closed'; // lines after this point (none are expected) are not written to a closed fd
       closeSync(logFd);
       resolveRun(outcome);
     });
