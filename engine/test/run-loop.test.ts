@@ -4,6 +4,9 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { silentLogger } from '../src/log';
+import { closeProject, openProject } from '../src/project/project';
+import { roundPromptIds } from '../src/round/collect-round';
 import type { RunReport } from '../src/round/run-loop';
 import { cli, sumsProject } from './support/sums-project';
 import { quantizeModel } from './support/tiny-model';
@@ -133,5 +136,55 @@ describe('aries run with int8 weights (generation.onnxWeights "int8")', () => {
     } finally {
       db.close();
     }
+  });
+});
+
+describe('generation.minPairs: a round short of pairs collects more prompts before it trains', () => {
+  const project = sumsProject({
+    generation: { refinements: 1, batchSize: 8, maxNewTokens: 28, temperature: 1.0, promptsPerRound: 8, minPairs: 1_000_000 },
+    evaluation: { maxNewTokens: 28, refinements: 1, limit: 4 },
+  }, { train: 28, heldout: 4 });
+  after(() => project.root && rmSync(project.root, { recursive: true, force: true }));
+
+  it('widens the round by promptsPerRound prompts of its seeded order until every train prompt is in, then trains on all of them', { skip: project.skip, timeout: 300_000 }, () => {
+    const r = cli(['run', project.root, '--rounds', '1']);
+    assert.equal(r.code, 0, r.stderr);
+    // 8 prompts, then 8, 8 and the last 4 of the 28: three widenings, each said on stderr.
+    const said = [...r.stderr.matchAll(/round 1: (\d+) pairs, fewer than generation\.minPairs 1000000; collecting (\d+) more prompts/g)];
+    assert.deepEqual(said.map((m) => Number(m[2])), [8, 8, 4], r.stderr);
+    const db = new Database(join(project.root, '.aries/aries.db'), { readonly: true });
+    try {
+      const trajectories = db.prepare('SELECT prompt_id, seq, status FROM trajectories WHERE round_id IS NOT NULL ORDER BY seq').all() as { prompt_id: string; seq: number; status: string }[];
+      assert.equal(trajectories.length, 28);
+      assert.deepEqual(trajectories.map((t) => t.seq), Array.from({ length: 28 }, (_, i) => i), 'appended trajectories continue the positions');
+      assert.ok(trajectories.every((t) => t.status === 'complete'));
+      const pairs = (db.prepare("SELECT COUNT(*) AS n FROM selections WHERE strategy = 'verifier' AND status = 'pair'").get() as { n: number }).n;
+      assert.equal(Number(said.at(-1)?.[1]) <= pairs, true, 'the last widening saw no more pairs than the round ends with');
+      const counts = JSON.parse((db.prepare('SELECT counts_json FROM exports').get() as { counts_json: string }).counts_json) as { direct: number };
+      assert.equal(counts.direct, pairs, 'the export holds the pairs of every prompt the round collected');
+      assert.equal((db.prepare('SELECT status FROM rounds WHERE idx = 1').get() as { status: string }).status, 'trained');
+    } finally {
+      db.close();
+    }
+    // The first 8 prompts are the sample a round of promptsPerRound 8 takes without minPairs.
+    const p = openProject(project.root, silentLogger);
+    try {
+      const first = (p.db.prepare('SELECT prompt_id FROM trajectories WHERE round_id IS NOT NULL AND seq < 8').pluck().all() as string[]).sort();
+      assert.deepEqual(first, [...roundPromptIds(p, 1, 8)].sort());
+      const sixteen = new Set(roundPromptIds(p, 1, 16));
+      assert.ok(first.every((id) => sixteen.has(id)), 'a larger sample holds the smaller one');
+    } finally {
+      closeProject(p);
+    }
+  });
+
+  it('refuses minPairs without promptsPerRound, naming the file and what to set', { skip: project.skip }, () => {
+    const file = join(project.root, 'aries.json');
+    const config = JSON.parse(readFileSync(file, 'utf8')) as { generation: Record<string, unknown> };
+    config.generation.promptsPerRound = 0;
+    writeFileSync(file, JSON.stringify(config));
+    const r = cli(['stats', '-p', project.root]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /aries\.json: generation\.minPairs is 1000000 but generation\.promptsPerRound is 0 .*; set generation\.promptsPerRound to the prompts a round starts with, or remove minPairs/);
   });
 });

@@ -38,6 +38,12 @@ export interface GenerationConfig {
   refinements: number;
   /** Train prompts sampled per round (0 = all). */
   promptsPerRound: number;
+  /**
+   * The fewest automatic pairs (selection.strategy) a round of `aries run` trains on: below it the
+   * round collects the next promptsPerRound prompts of its seeded order and selects again, until it
+   * has that many or holds every train prompt (0 = off).
+   */
+  minPairs: number;
   batchSize: number;
   threads: number;
   temperature: number;
@@ -178,7 +184,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   const r = new JsonReader(source, value);
   r.rejectUnknown(TOP_KEYS);
   const g = r.object('generation');
-  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'onnxCache', 'continuousBatching', 'prefixCacheMiB', 'speculativeTokens', 'openai']);
+  g.rejectUnknown(['backend', 'refinements', 'promptsPerRound', 'minPairs', 'batchSize', 'threads', 'temperature', 'topP', 'topK', 'maxNewTokens', 'stop', 'seed', 'stopWhenRepeated', 'onnxWeights', 'onnxCache', 'continuousBatching', 'prefixCacheMiB', 'speculativeTokens', 'openai']);
   const o = g.object('openai');
   o.rejectUnknown(['baseUrl', 'model', 'apiKeyEnv', 'mode', 'maxConcurrency', 'timeoutMs', 'serverStop', 'loadFirst']);
   const s = r.object('selection');
@@ -212,6 +218,7 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
       backend: g.oneOf('backend', ['onnx', 'openai'] as const, 'onnx'),
       refinements,
       promptsPerRound: g.integer('promptsPerRound', 0),
+      minPairs: g.integer('minPairs', 0),
       batchSize: g.integer('batchSize', 32, 1, 4096),
       threads: g.integer('threads', 0, 0, 256),
       temperature: g.number('temperature', 0.8, 0, 10),
@@ -281,6 +288,9 @@ export function parseProjectConfig(source: string, value: unknown): ProjectConfi
   };
   const vs = cfg.selection.verifierScorer;
   if (vs !== 'verifier' && !cfg.scoring.scorers.includes(vs)) throw badInput(`${source}: selection.verifierScorer is "${vs}" but scoring.scorers does not compute it`, `add "${vs}" to scoring.scorers`);
+  if (cfg.generation.minPairs > 0 && cfg.generation.promptsPerRound === 0) {
+    throw badInput(`${source}: generation.minPairs is ${cfg.generation.minPairs} but generation.promptsPerRound is 0 (every train prompt in each round), so a round has no more prompts to collect`, 'set generation.promptsPerRound to the prompts a round starts with, or remove minPairs');
+  }
   if (!cfg.model) throw badInput(`${source}: "model" is required`, 'give the starting model folder (onnx) or the server model name (openai)');
   // The built-in trainer's fields are known: a typo is reported now, not after a round generated.
   // A training.command (trl dpo, any trainer) may read other fields, so they pass as they are.

@@ -6,10 +6,13 @@ import { stableSeed } from '../trajectory/normalize';
 import { countTrajectories, createTrajectories } from '../trajectory/store';
 import { getRound, setRoundStatus } from './rounds';
 
-/** The round's prompts: all train prompts, or a seeded sample of promptsPerRound of them, in import order. */
-export function roundPromptIds(p: Project, roundIdx: number): string[] {
+/**
+ * The round's prompts: all train prompts, or a seeded sample of `want` of them (promptsPerRound), in
+ * import order. The sample of a larger `want` holds the smaller one's: a widened round keeps its
+ * prompts and adds the next ones of the same seeded order.
+ */
+export function roundPromptIds(p: Project, roundIdx: number, want = p.config.generation.promptsPerRound): string[] {
   const all = (p.db.prepare("SELECT id FROM prompts WHERE split = 'train' ORDER BY seq").all() as { id: string }[]).map((r) => r.id);
-  const want = p.config.generation.promptsPerRound;
   if (want <= 0 || want >= all.length) return all;
   const rng = mulberry32(stableSeed(p.config.generation.seed, 'round-prompts', roundIdx));
   const picked = all.map((_, i) => i);
@@ -21,6 +24,33 @@ export function roundPromptIds(p: Project, roundIdx: number): string[] {
     .slice(0, want)
     .sort((a, b) => a - b)
     .map((i) => all[i] as string);
+}
+
+/**
+ * When the round's automatic pairs (selection.strategy) are fewer than generation.minPairs, adds the
+ * next promptsPerRound prompts of its seeded order as open trajectories and reopens the round for
+ * collection, in one transaction (a kill -9 leaves the round as it was, or widened and collecting).
+ * Returns the prompts added: 0 when the round has enough pairs, minPairs is off, or the round holds
+ * every train prompt.
+ */
+export function widenRound(p: Project, roundId: number): { pairs: number; added: number } {
+  const { minPairs, promptsPerRound } = p.config.generation;
+  const round = getRound(p.db, roundId);
+  const pairs = (
+    p.db
+      .prepare("SELECT COUNT(*) AS n FROM selections s JOIN trajectories t ON t.id = s.trajectory_id WHERE t.round_id = ? AND s.strategy = ? AND s.status = 'pair'")
+      .get(roundId, p.config.selection.strategy) as { n: number }
+  ).n;
+  if (minPairs <= 0 || promptsPerRound <= 0 || pairs >= minPairs) return { pairs, added: 0 };
+  const have = p.db.prepare('SELECT prompt_id AS id, seq FROM trajectories WHERE round_id = ?').all(roundId) as { id: string; seq: number }[];
+  const held = new Set(have.map((r) => r.id));
+  const next = roundPromptIds(p, round.idx, have.length + promptsPerRound).filter((id) => !held.has(id));
+  if (next.length === 0) return { pairs, added: 0 };
+  p.db.transaction(() => {
+    createTrajectories(p.db, { kind: 'round', id: roundId }, next, round.policy_model_id, Math.max(-1, ...have.map((r) => r.seq)) + 1);
+    setRoundStatus(p.db, roundId, 'collecting');
+  })();
+  return { pairs, added: next.length };
 }
 
 /** Collects (or resumes collecting) the round's trajectories with its policy. */

@@ -6,6 +6,7 @@ import { throwIfCancelled } from '../progress';
 import type { Project } from '../project/project';
 import { parseJson } from '../store/db';
 import { evaluatePhase, exportPhase, generatePhase, importConfiguredPrompts, scorePhase, selectPhase, trainPhase } from './phases';
+import { widenRound } from './collect-round';
 import { listRounds } from './rounds';
 import { lastRunMetrics } from './metrics';
 import { reapStaleRuns } from './train';
@@ -14,7 +15,8 @@ export type { RoundReport, RunReport } from '../protocol/engine-types';
 
 /**
  * The whole ARIES loop: import the configured prompts, evaluate the starting model, then until
- * `target` rounds are trained: collect, score, select, export, train, evaluate. Every phase is
+ * `target` rounds are trained: collect, score, select (again on more prompts while the round has
+ * fewer than generation.minPairs pairs), export, train, evaluate. Every phase is
  * resumable, so rerunning after a crash (or a cancel) finishes the remaining work only.
  */
 export async function runRounds(p: Project, target: number, job: JobControl = {}, onRoundDone?: (r: RoundReport) => void): Promise<RunReport> {
@@ -26,9 +28,15 @@ export async function runRounds(p: Project, target: number, job: JobControl = {}
     const trained = listRounds(p.db).filter((r) => r.status === 'trained').length;
     if (trained >= target) break;
     throwIfCancelled(job.signal, 'the run');
-    await generatePhase(p, job);
-    await scorePhase(p, job);
-    await selectPhase(p, undefined, job);
+    for (;;) {
+      const { round } = await generatePhase(p, job);
+      await scorePhase(p, job);
+      await selectPhase(p, undefined, job);
+      // Fewer pairs than generation.minPairs: the round takes its next prompts and selects again.
+      const { pairs, added } = widenRound(p, round.id);
+      if (added === 0) break;
+      p.log.info(`round ${round.idx}: ${pairs} pairs, fewer than generation.minPairs ${p.config.generation.minPairs}; collecting ${added} more prompts`);
+    }
     await exportPhase(p);
     const { result } = await trainPhase(p, job);
     await evaluatePhase(p, result.modelId, job);

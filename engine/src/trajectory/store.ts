@@ -38,12 +38,13 @@ export function countTrajectories(db: Db, owner: Owner): number {
 }
 
 /** Creates one open trajectory per prompt, in the given order, in one transaction. */
-export function createTrajectories(db: Db, owner: Owner, promptIds: string[], modelId: number): void {
+/** Open trajectories for `promptIds`, at positions from `firstSeq` on (a widened round appends). */
+export function createTrajectories(db: Db, owner: Owner, promptIds: string[], modelId: number, firstSeq = 0): void {
   const insert = db.prepare(
     `INSERT INTO trajectories (${ownerColumn(owner)}, prompt_id, model_id, status, seq, created_at) VALUES (?, ?, ?, 'open', ?, ?)`,
   );
   const t = now();
-  db.transaction(() => promptIds.forEach((id, seq) => insert.run(owner.id, id, modelId, seq, t)))();
+  db.transaction(() => promptIds.forEach((id, i) => insert.run(owner.id, id, modelId, firstSeq + i, t)))();
 }
 
 interface TrajectoryJoinRow {
