@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { badInput, EngineError } from '../errors';
 import type { PromptInput } from '../generation/backend';
@@ -10,6 +10,7 @@ import { roundPairs } from '../pair/pairs';
 import type { DatasetCompletion, DatasetPrompt, DatasetRow } from '../protocol/trainer';
 import { refinePrompt, templateIdentity } from '../refinement/template';
 import { getRound } from '../round/rounds';
+import { writeAll } from '../files';
 import { now, parseJson } from '../store/db';
 import type { ExportCounts } from '../protocol/engine-types';
 export type { ExportCounts } from '../protocol/engine-types';
@@ -135,19 +136,6 @@ export function exportRound(p: Project, roundId: number, options: ExportOptions 
   const exportId = Number(info.lastInsertRowid);
   writeAtomic(manifestPath, `${JSON.stringify({ exportId, round: round.idx, path, sha256, counts, config, createdAt: now() }, null, 2)}\n`);
   return { exportId, path, manifestPath, sha256, counts };
-}
-
-/**
- * Writes all of `text` at the file's position. writeSync may write less than asked (a nearly full
- * disk, a file-size limit): it loops, so the next write reports the error instead of a short file.
- */
-export function writeAll(fd: number, text: string, path: string): void {
-  const bytes = Buffer.from(text);
-  for (let at = 0; at < bytes.length; ) {
-    const n = writeSync(fd, bytes, at, bytes.length - at);
-    if (n <= 0) throw Object.assign(new Error(`${path}: the disk accepted no more bytes`), { code: 'ENOSPC' });
-    at += n;
-  }
 }
 
 /**

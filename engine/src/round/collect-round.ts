@@ -42,12 +42,12 @@ export function widenRound(p: Project, roundId: number): { pairs: number; added:
       .get(roundId, p.config.selection.strategy) as { n: number }
   ).n;
   if (minPairs <= 0 || promptsPerRound <= 0 || pairs >= minPairs) return { pairs, added: 0 };
-  const have = p.db.prepare('SELECT prompt_id AS id, seq FROM trajectories WHERE round_id = ?').all(roundId) as { id: string; seq: number }[];
-  const held = new Set(have.map((r) => r.id));
-  const next = roundPromptIds(p, round.idx, have.length + promptsPerRound).filter((id) => !held.has(id));
+  const held = new Set(p.db.prepare('SELECT prompt_id FROM trajectories WHERE round_id = ?').pluck().all(roundId) as string[]);
+  const next = roundPromptIds(p, round.idx, held.size + promptsPerRound).filter((id) => !held.has(id));
   if (next.length === 0) return { pairs, added: 0 };
+  const lastSeq = p.db.prepare('SELECT MAX(seq) FROM trajectories WHERE round_id = ?').pluck().get(roundId) as number | null;
   p.db.transaction(() => {
-    createTrajectories(p.db, { kind: 'round', id: roundId }, next, round.policy_model_id, Math.max(-1, ...have.map((r) => r.seq)) + 1);
+    createTrajectories(p.db, { kind: 'round', id: roundId }, next, round.policy_model_id, (lastSeq ?? -1) + 1);
     setRoundStatus(p.db, roundId, 'collecting');
   })();
   return { pairs, added: next.length };

@@ -4,7 +4,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync
 import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { EngineError } from '../errors';
-import { exportRound, writeAll } from '../export/dataset';
+import { exportRound } from '../export/dataset';
+import { writeAll } from '../files';
 import { getModel, registerModel } from '../model/registry';
 import { trainerPackageDir } from '../paths';
 import type { JobControl } from '../progress';
@@ -169,8 +170,9 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   const outcome: TrainerOutcome = { exitCode: null, signal: null, cancelled: false, error: null, steps: 0, trainLoss: null, lastLog: null };
   const logFd = openSync(logPath, 'a');
   let logFailure: string | null = null;
+  let logClosed = false;
   const writeLog = (line: string): boolean => {
-    if (logFailure !== null) return false;
+    if (logFailure !== null || logClosed) return false;
     try {
       writeAll(logFd, `${line}\n`, logPath);
       return true;
@@ -194,7 +196,7 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
   // out of a stream handler and taking the engine down.
   const logLine = (line: string): boolean => {
     if (writeLog(line)) return true;
-    if (logFailure !== 'closed') stopChild();
+    if (!logClosed) stopChild();
     return false;
   };
   p.db.prepare('UPDATE training_runs SET pid = ? WHERE id = ?').run(child.pid ?? null, runId);
@@ -257,7 +259,7 @@ function runTrainer(p: Project, runId: number, command: string[], logPath: strin
       if (code !== 0 && !outcome.error) outcome.error = stderrTail.slice(-3).join(' | ') || `exit ${code ?? signal}`;
       writeLog(`# ${now()} exit ${code ?? signal}`);
       if (logFailure !== null) outcome.error = logFailure;
-      logFailure = 'closed'; // lines after this point (none are expected) are not written to a closed fd
+      logClosed = true; // lines after this point (none are expected) are not written to a closed fd
       closeSync(logFd);
       resolveRun(outcome);
     });

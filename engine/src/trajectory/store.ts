@@ -37,8 +37,7 @@ export function countTrajectories(db: Db, owner: Owner): number {
   return (db.prepare(`SELECT COUNT(*) AS n FROM trajectories WHERE ${ownerColumn(owner)} = ?`).get(owner.id) as { n: number }).n;
 }
 
-/** Creates one open trajectory per prompt, in the given order, in one transaction. */
-/** Open trajectories for `promptIds`, at positions from `firstSeq` on (a widened round appends). */
+/** Creates one open trajectory per prompt, in the given order, at positions from `firstSeq` on (a widened round appends), in one transaction. */
 export function createTrajectories(db: Db, owner: Owner, promptIds: string[], modelId: number, firstSeq = 0): void {
   const insert = db.prepare(
     `INSERT INTO trajectories (${ownerColumn(owner)}, prompt_id, model_id, status, seq, created_at) VALUES (?, ?, ?, 'open', ?, ?)`,
