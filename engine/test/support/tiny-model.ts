@@ -45,7 +45,7 @@ export function torchUnavailable(): string | undefined {
 
 /** The bundled model if it is built, else the cached (or freshly trained) test model. */
 export function tinyModel(options: { needsPyTorchWeights?: boolean } = {}): ModelOrSkip {
-  const bundledOk = existsSync(join(BUNDLED, 'onnx/model.onnx')) && (!options.needsPyTorchWeights || existsSync(join(BUNDLED, 'pytorch_model.bin')));
+  const bundledOk = existsSync(join(BUNDLED, 'onnx/model.onnx')) && (!options.needsPyTorchWeights || ['model.safetensors', 'pytorch_model.bin'].some((f) => existsSync(join(BUNDLED, f))));
   if (bundledOk) return { dir: BUNDLED };
   const why = torchUnavailable();
   if (why) return { skip: `no bundled model (examples/arithmetic/model) and cannot train one: ${why}` };
