@@ -6,7 +6,9 @@ Reads the steps of one `aries eval` (default: the latest) from the project's dat
 every answer by its first wrong part: `copy` (an operand digit that is not the question's), `fact0`
 (the units sum), `carry`, `fact1` (the tens sum), `result` (the number after "####" does not
 follow the work), `format` (not the worked form), or `ok`. Then, for refinement k, how many right
-and wrong previous answers it kept, changed into right ones, or changed into wrong ones. This is
+and wrong previous answers it kept, changed into right ones, or changed into wrong ones; and the
+paired difference refine@K − direct (is the last step's number right, minus is the first answer's,
+averaged over the prompts, ± its standard error) with the answers it fixed and broke. This is
 how docs/results.md found that the bundled model's mistakes are copy slips (the reason for
 build_model.py's check-and-fix stage).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sqlite3
 import sys
@@ -44,6 +47,20 @@ def kind(a: int, b: int, text: str) -> str:
     return "ok"
 
 
+def right(a: int, b: int, text: str) -> bool:
+    """What the verifier reads: the number after "####" is the sum."""
+    m = re.search(r"####\s*(-?\d+)", text)
+    return m is not None and int(m.group(1)) == a + b
+
+
+def paired(differences: list[int]) -> tuple[float, float]:
+    """Mean and standard error of per-prompt differences (last step right − first answer right)."""
+    n = len(differences)
+    mean = sum(differences) / n
+    var = sum((d - mean) ** 2 for d in differences) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n)
+
+
 def operands(prompt_json: str) -> tuple[int, int]:
     prompt = json.loads(prompt_json)
     text = prompt if isinstance(prompt, str) else prompt[-1]["content"]
@@ -53,7 +70,7 @@ def operands(prompt_json: str) -> tuple[int, int]:
     return numbers[0], numbers[1]
 
 
-def tally(db: Path, evaluation: int | None) -> tuple[int, list[Counter], Counter]:
+def tally(db: Path, evaluation: int | None) -> tuple[int, list[Counter], Counter, list[int]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         if evaluation is None:
@@ -67,10 +84,13 @@ def tally(db: Path, evaluation: int | None) -> tuple[int, list[Counter], Counter
             raise ValueError(f"{db}: evaluation {evaluation} has no trajectories (see `aries stats`)")
         by_step: list[Counter] = []
         moves: Counter = Counter()
+        differences: list[int] = []
         for trajectory, prompt_json in rows:
             a, b = operands(prompt_json)
             texts = [t for (t,) in con.execute("SELECT text FROM steps WHERE trajectory_id = ? ORDER BY idx", (trajectory,))]
             kinds = [kind(a, b, t) for t in texts]
+            if texts:
+                differences.append(int(right(a, b, texts[-1])) - int(right(a, b, texts[0])))
             for i, k in enumerate(kinds):
                 while len(by_step) <= i:
                     by_step.append(Counter())
@@ -79,7 +99,7 @@ def tally(db: Path, evaluation: int | None) -> tuple[int, list[Counter], Counter
                 before = "right" if kinds[i - 1] == "ok" else "wrong"
                 after = "kept" if texts[i] == texts[i - 1] else ("→ right" if kinds[i] == "ok" else "→ wrong")
                 moves[(i, before, after)] += 1
-        return evaluation, by_step, moves
+        return evaluation, by_step, moves, differences
     finally:
         con.close()
 
@@ -93,7 +113,7 @@ def main() -> int:
         print(f"slips.py: {args.db}: no such database; give a project's .aries/aries.db", file=sys.stderr)
         return 2
     try:
-        evaluation, by_step, moves = tally(args.db, args.evaluation)
+        evaluation, by_step, moves, differences = tally(args.db, args.evaluation)
     except (ValueError, sqlite3.Error) as exc:
         print(f"slips.py: {exc}", file=sys.stderr)
         return 2
@@ -104,6 +124,9 @@ def main() -> int:
     print("refinement k: previous answer → what the refinement did")
     for (i, before, after), n in sorted(moves.items()):
         print(f"  {i}: {before:5} {after:8} {n}")
+    mean, se = paired(differences)
+    print(f"refine@K − direct, paired over {len(differences)} prompts: {100 * mean:+.1f} ± {100 * se:.1f} points "
+          f"({differences.count(1)} fixed, {differences.count(-1)} broken)")
     return 0
 
 

@@ -212,8 +212,11 @@ def test_slips_reads_an_evaluation_from_a_project_database(tmp_path):
     """)
     con.commit()
     con.close()
-    evaluation, by_step, moves = slips.tally(db, None)
+    evaluation, by_step, moves, differences = slips.tally(db, None)
     assert evaluation == 1
+    assert differences == [1, 0]  # the first prompt's refinement fixed its answer, the second kept a right one
+    mean, se = slips.paired(differences)
+    assert mean == 0.5 and abs(se - 0.5) < 1e-12
     assert by_step[0] == {"copy": 1, "ok": 1} and by_step[1] == {"ok": 2}
     assert moves == {(1, "wrong", "→ right"): 1, (1, "right", "kept"): 1}
     with pytest.raises(ValueError, match="evaluation 5 has no trajectories"):

@@ -66,7 +66,8 @@ function shrink(config: Record<string, unknown>): Record<string, unknown> {
   const short = (objective: 'dpo' | 'sft') => ({ ...(obj('training')[objective] as Record<string, unknown> | undefined), num_train_epochs: 1, per_device_train_batch_size: 8, logging_steps: 1 });
   return {
     ...config,
-    generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16 },
+    // minPairs 0: the demo's top-up (300 pairs) would otherwise widen a 16-prompt round to all of train.jsonl.
+    generation: { ...obj('generation'), promptsPerRound: 16, batchSize: 16, minPairs: 0 },
     evaluation: { ...obj('evaluation'), limit: 8, maxNewTokens: 32 },
     training: { ...obj('training'), python: PYTHON, dpo: short('dpo'), sft: short('sft') },
   };
