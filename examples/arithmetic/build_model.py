@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 
 from aries_trainer.refinement import load_template, render_refinement  # noqa: E402
 from aries_trainer.tokenizer import write_tokenizer_files  # noqa: E402
-from solutions import copy_slip, plausible_previous, plausible_wrong, worked  # noqa: E402
+from solutions import copy_slip, plausible_wrong, worked  # noqa: E402
 from task import Problem, problems  # noqa: E402
 
 ARCHITECTURE = {"hidden_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 352,
@@ -80,13 +80,13 @@ def sft_rows(stage: Stage, stream, rng: random.Random, template: str) -> list[di
     rows = []
     for _ in range(stage.steps * stage.batch_size):
         p: Problem = next(stream)
-        if rng.random() < stage.refine_share:
-            wrong = rng.random() < stage.previous_wrong
-            previous = wrong_answer(p) if wrong and stage.slip == "copy" else plausible_previous(rng, p, wrong=wrong)
-            prompt, completion = render_refinement(template, p.question, previous), worked(p)
-        else:
-            wrong = rng.random() < stage.direct_noise
-            prompt, completion = p.question, wrong_answer(p) if wrong else worked(p)
+        refine = rng.random() < stage.refine_share
+        wrong = rng.random() < (stage.previous_wrong if refine else stage.direct_noise)
+        answer = wrong_answer(p) if wrong else worked(p)
+        if refine:  # refine(x, previous) -> the right answer
+            prompt, completion = render_refinement(template, p.question, answer), worked(p)
+        else:  # x -> a first answer, wrong as often as direct_noise says
+            prompt, completion = p.question, answer
         rows.append({"prompt": [{"role": "user", "content": prompt}], "completion": completion})
     return rows
 
@@ -179,7 +179,7 @@ def build(out: Path, stage1: Optional[Path] = None) -> Path:
     hashes = []
     with tempfile.TemporaryDirectory(prefix="aries-build-") as tmp:
         work = Path(tmp)
-        start = work / "tokenizer"
+        start = work / "start"  # what the next stage starts from: a tokenizer folder, or the given stage 1
         if stage1 is None:
             given: list[dict] = []
             start.mkdir()

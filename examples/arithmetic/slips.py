@@ -22,7 +22,11 @@ import re
 import sqlite3
 import sys
 from collections import Counter
+from itertools import groupby
 from pathlib import Path
+
+from solutions import digits
+from task import Problem
 
 WORK = re.compile(r"(\d)\+(\d)=(\d+), (\d)\+(\d)(\+1)?=(\d+) #### (\d+)")
 KINDS = ("ok", "copy", "fact0", "carry", "fact1", "result", "format")
@@ -34,7 +38,7 @@ def kind(a: int, b: int, text: str) -> str:
     if not m:
         return "format"
     a0, b0, s0, a1, b1, carry, s1, result = m.groups()
-    if (int(a1), int(a0), int(b1), int(b0)) != (a // 10, a % 10, b // 10, b % 10):
+    if (int(a1), int(a0), int(b1), int(b0)) != digits(Problem(a, b)):
         return "copy"
     if int(s0) != a % 10 + b % 10:
         return "fact0"
@@ -78,19 +82,21 @@ def tally(db: Path, evaluation: int | None) -> tuple[int, list[Counter], Counter
             if row[0] is None:
                 raise ValueError(f"{db}: no complete evaluation; run `aries eval` first")
             evaluation = int(row[0])
-        rows = con.execute("SELECT t.id, p.prompt_json FROM trajectories t JOIN prompts p ON p.id = t.prompt_id "
-                           "WHERE t.evaluation_id = ? ORDER BY t.seq", (evaluation,)).fetchall()
+        # One query: every step of the evaluation, in trajectory order, then step order.
+        rows = con.execute("SELECT t.id, p.prompt_json, s.text FROM trajectories t JOIN prompts p ON p.id = t.prompt_id "
+                           "JOIN steps s ON s.trajectory_id = t.id WHERE t.evaluation_id = ? ORDER BY t.seq, t.id, s.idx",
+                           (evaluation,)).fetchall()
         if not rows:
-            raise ValueError(f"{db}: evaluation {evaluation} has no trajectories (see `aries stats`)")
+            raise ValueError(f"{db}: evaluation {evaluation} has no trajectories with steps (see `aries stats`)")
         by_step: list[Counter] = []
         moves: Counter = Counter()
         differences: list[int] = []
-        for trajectory, prompt_json in rows:
-            a, b = operands(prompt_json)
-            texts = [t for (t,) in con.execute("SELECT text FROM steps WHERE trajectory_id = ? ORDER BY idx", (trajectory,))]
+        for _, group in groupby(rows, key=lambda r: r[0]):
+            steps = list(group)
+            a, b = operands(steps[0][1])
+            texts = [text for _, _, text in steps]
             kinds = [kind(a, b, t) for t in texts]
-            if texts:
-                differences.append(int(right(a, b, texts[-1])) - int(right(a, b, texts[0])))
+            differences.append(int(right(a, b, texts[-1])) - int(right(a, b, texts[0])))
             for i, k in enumerate(kinds):
                 while len(by_step) <= i:
                     by_step.append(Counter())
